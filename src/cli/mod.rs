@@ -1,0 +1,69 @@
+//! The command line: one module per subcommand. `main.rs` only calls [`run`].
+
+mod menu;
+mod replay;
+
+use std::fmt::Display;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// voicegate: an IVR voice gateway that hands angry, stuck or insistent callers to a human.
+#[derive(Debug, Parser)]
+#[command(name = "voicegate", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check, show, flatten and simulate menu trees.
+    #[command(subcommand)]
+    Menu(menu::MenuCommand),
+    /// Run a scripted call through the call engine on a virtual clock.
+    Replay(replay::ReplayArgs),
+}
+
+/// A failure that ends the command, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// A usage, configuration or input error: exit code 2.
+    pub fn input(error: impl Display) -> Failure {
+        Failure {
+            code: 2,
+            message: error.to_string(),
+        }
+    }
+
+    /// A failure while running: exit code 1.
+    pub fn runtime(error: impl Display) -> Failure {
+        Failure {
+            code: 1,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Parses the arguments, runs the command, and returns the exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Menu(command) => menu::run(command),
+        Command::Replay(args) => replay::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! `sip-config/gateway.toml`: policy thresholds, routing, queues, VIPs and the
+//! menu to run. Unknown keys are errors; every error names file:line.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::engine::{EngineConfig, Policy, Routing, Vip};
+use crate::menu::{self, CheckOptions, Menu};
+
+/// The sample configuration, built into the binary so that it runs with no files.
+pub const EMBEDDED_CONFIG: &str = include_str!("../sip-config/gateway.toml");
+/// The menu the sample configuration names.
+pub const EMBEDDED_MENU: &str = include_str!("../sip-config/menus/main.toml");
+/// Where the embedded files live in the source tree, for messages and prompt lookup.
+pub const DEFAULT_CONFIG_PATH: &str = "sip-config/gateway.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read configuration: {source} (check the path, or omit --config to use the built-in defaults)")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(transparent)]
+    Menu(#[from] menu::MenuError),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub routing: Routing,
+    #[serde(default)]
+    pub vip: Vip,
+    #[serde(default)]
+    pub queues: BTreeMap<String, Queue>,
+    #[serde(default)]
+    pub menu: MenuSettings,
+    /// The directory relative paths are resolved against (the config file's).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// Where this configuration came from, for messages.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// A place calls are transferred to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    /// SIP URI used as Refer-To.
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MenuSettings {
+    /// The menu file, relative to gateway.toml.
+    pub file: PathBuf,
+    /// The prompts directory, relative to gateway.toml.
+    pub prompts: PathBuf,
+}
+
+impl Default for MenuSettings {
+    fn default() -> Self {
+        MenuSettings {
+            file: PathBuf::from("menus/main.toml"),
+            prompts: PathBuf::from("prompts"),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Reads and validates a gateway.toml.
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        GatewayConfig::parse(&text, path, base_dir)
+    }
+
+    /// The configuration built into the binary.
+    pub fn embedded() -> GatewayConfig {
+        let path = Path::new(DEFAULT_CONFIG_PATH);
+        GatewayConfig::parse(EMBEDDED_CONFIG, path, PathBuf::from("sip-config"))
+            .expect("the embedded gateway.toml is checked by the test suite")
+    }
+
+    /// `--config` if given; else `sip-config/gateway.toml` in the working
+    /// directory if present; else the embedded defaults.
+    pub fn discover(explicit: Option<&Path>) -> Result<GatewayConfig, ConfigError> {
+        match explicit {
+            Some(path) => GatewayConfig::load(path),
+            None if Path::new(DEFAULT_CONFIG_PATH).is_file() => {
+                GatewayConfig::load(Path::new(DEFAULT_CONFIG_PATH))
+            }
+            None => Ok(GatewayConfig::embedded()),
+        }
+    }
+
+    fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<GatewayConfig, ConfigError> {
+        let mut config: GatewayConfig = toml::from_str(text).map_err(|error| {
+            let line = error
+                .span()
+                .map_or(1, |span| menu::line_of(text, span.start));
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                message: error.message().trim().replace('\n', " "),
+            }
+        })?;
+        config.base_dir = base_dir;
+        config.source = path.to_path_buf();
+        config.validate(text)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str) -> Result<(), ConfigError> {
+        let invalid = |section: &str, key: &str, message: String| ConfigError::Invalid {
+            path: self.source.clone(),
+            line: line_of_key(text, section, key),
+            message,
+        };
+        for (reason, queue) in self.routing.entries() {
+            if !self.queues.contains_key(queue) {
+                return Err(invalid(
+                    "routing",
+                    reason.as_str(),
+                    format!(
+                        "routing.{reason} names queue {queue:?}, which is not defined: add [queues.{queue}] with a uri"
+                    ),
+                ));
+            }
+        }
+        let policy = &self.policy;
+        let checks: [(&str, bool, &str); 7] = [
+            (
+                "anger_threshold",
+                (0.0..=100.0).contains(&policy.anger_threshold),
+                "must be within 0..=100",
+            ),
+            (
+                "anger_sustain",
+                policy.anger_sustain >= 1,
+                "must be at least 1",
+            ),
+            (
+                "human_repeats",
+                policy.human_repeats >= 1,
+                "must be at least 1",
+            ),
+            ("max_hops", policy.max_hops >= 1, "must be at least 1"),
+            (
+                "max_node_visits",
+                policy.max_node_visits >= 1,
+                "must be at least 1",
+            ),
+            (
+                "max_wait_s",
+                policy.max_wait_s.is_finite() && policy.max_wait_s > 0.0,
+                "must be a positive number of seconds",
+            ),
+            (
+                "no_input_s",
+                policy.no_input_s.is_finite() && policy.no_input_s > 0.0,
+                "must be a positive number of seconds",
+            ),
+        ];
+        for (key, ok, rule) in checks {
+            if !ok {
+                return Err(invalid("policy", key, format!("policy.{key} {rule}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine's share of the configuration.
+    pub fn engine_config(&self) -> Arc<EngineConfig> {
+        Arc::new(EngineConfig {
+            policy: self.policy.clone(),
+            routing: self.routing.clone(),
+            vip_callers: self.vip.callers.iter().cloned().collect::<HashSet<_>>(),
+        })
+    }
+
+    pub fn menu_path(&self) -> PathBuf {
+        self.base_dir.join(&self.menu.file)
+    }
+
+    pub fn prompts_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.menu.prompts)
+    }
+
+    /// How a menu is checked against this configuration.
+    pub fn check_options(&self, check_prompt_files: bool) -> CheckOptions {
+        CheckOptions {
+            max_hops: self.policy.max_hops,
+            prompts_dir: check_prompt_files.then(|| self.prompts_dir()),
+            queues: Some(self.queues.keys().cloned().collect()),
+        }
+    }
+
+    /// The menu named by this configuration (the embedded one for the embedded
+    /// configuration), parsed and checked.
+    pub fn load_menu(&self) -> Result<Arc<Menu>, ConfigError> {
+        let path = self.menu_path();
+        let (menu, check_files) = if self.is_embedded() && !path.is_file() {
+            (menu::parse_menu(EMBEDDED_MENU, &path)?, false)
+        } else {
+            (menu::load_menu(&path)?, self.prompts_dir().is_dir())
+        };
+        checked_menu(menu, &path, &self.check_options(check_files))
+    }
+
+    fn is_embedded(&self) -> bool {
+        self.source == Path::new(DEFAULT_CONFIG_PATH) && self.base_dir == Path::new("sip-config")
+    }
+}
+
+/// The menu if it has no problems, else the first problem as an error.
+pub fn checked_menu(
+    menu: Menu,
+    path: &Path,
+    options: &CheckOptions,
+) -> Result<Arc<Menu>, ConfigError> {
+    let problems = menu::check(&menu, options);
+    match problems.into_iter().next() {
+        None => Ok(Arc::new(menu)),
+        Some(problem) => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: problem.line,
+            message: format!(
+                "{}: {} (run `voicegate menu check {}` for every problem)",
+                problem.kind.as_str(),
+                problem.message,
+                path.display()
+            ),
+        }),
+    }
+}
+
+/// The line of `key` inside `[section]`, or of the section header, or 1.
+fn line_of_key(text: &str, section: &str, key: &str) -> usize {
+    let header = format!("[{section}]");
+    let mut in_section = false;
+    let mut header_line = 1;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_section = trimmed == header;
+            if in_section {
+                header_line = index + 1;
+            }
+        } else if in_section && trimmed.split('=').next().map(str::trim) == Some(key) {
+            return index + 1;
+        }
+    }
+    header_line
+}

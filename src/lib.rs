@@ -1,0 +1,13 @@
+//! voicegate: an IVR voice gateway that hands callers to a human when they are
+//! angry, ask for a person, or are stuck in the menus.
+//!
+//! The call engine ([`engine`]) is sans-IO: live calls and replay drive the same
+//! state machine with timestamped inputs, so a decision seen in replay is the
+//! decision a live caller gets.
+
+pub mod audio;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod menu;
+pub mod replay;

@@ -1,0 +1,244 @@
+//! `voicegate replay --script` as a tester runs it, and configuration errors.
+
+use predicates::prelude::*;
+use predicates::str::contains;
+use serde_json::Value;
+
+use super::{repo_path, voicegate_in, write};
+
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
+}
+
+fn replay_json(dir: &std::path::Path, script: &str, extra: &[&str]) -> Vec<Value> {
+    let path = write(dir, "call.jsonl", script);
+    let output = voicegate_in(dir)
+        .args(["replay", "--json", "--script"])
+        .arg(&path)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_lines(&output.stdout)
+}
+
+#[test]
+fn the_sample_call_ends_in_an_anger_transfer() {
+    let output = voicegate_in(&repo_path("."))
+        .args([
+            "replay",
+            "--json",
+            "--script",
+            "fixtures/scripts/angry_caller.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let lines = json_lines(&output.stdout);
+    for line in &lines[..lines.len() - 1] {
+        assert!(line["t"].is_number() && line["event"].is_string(), "{line}");
+    }
+    let transfer = lines
+        .iter()
+        .find(|l| l["event"] == "transfer")
+        .expect("transfer line");
+    assert_eq!(transfer["reason"], "anger");
+    assert_eq!(transfer["target"], "priority");
+    assert_eq!(transfer["t"], 11.0);
+    assert_eq!(transfer["evidence"].as_array().unwrap().len(), 3);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["duration"], 14.0);
+    assert_eq!(summary["max_anger"], 91.0);
+    assert_eq!(summary["transfer"]["reason"], "anger");
+}
+
+#[test]
+fn the_timeline_is_readable_and_runs_on_embedded_defaults_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = std::fs::read_to_string(repo_path("fixtures/scripts/angry_caller.jsonl")).unwrap();
+    let path = write(dir.path(), "call.jsonl", &script);
+    voicegate_in(dir.path())
+        .args(["replay", "--script"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(contains("TRANSFER  to priority, reason anger"))
+        .stdout(contains(
+            "summary: 14.000 s, max anger 91.0, transferred to priority at 11.000 s",
+        ));
+}
+
+#[test]
+fn complaint_keyword_goes_to_the_complaint_desk() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = replay_json(
+        dir.path(),
+        "{\"t\":2,\"keyword\":\"投诉\",\"confidence\":0.93}\n{\"t\":5,\"hangup\":true}\n",
+        &[],
+    );
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["transfer"]["reason"], "complaint_keyword");
+    assert_eq!(summary["transfer"]["target"], "complaints");
+    assert_eq!(summary["max_anger"], Value::Null);
+}
+
+#[test]
+fn a_caller_who_waits_past_90_seconds_is_transferred_at_90_001() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = replay_json(dir.path(), "{\"t\":95,\"hangup\":true}\n", &["--no-menu"]);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["transfer"]["reason"], "wait_timeout");
+    assert_eq!(summary["transfer"]["t"], 90.001);
+}
+
+#[test]
+fn a_vip_caller_goes_to_the_experts() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "{\"t\":0,\"start\":{\"caller\":\"+15550100999\"}}\n{\"t\":3,\"hangup\":true}\n";
+    let lines = replay_json(dir.path(), script, &[]);
+    assert_eq!(lines.last().unwrap()["transfer"]["reason"], "vip");
+    assert!(!lines.iter().any(|l| l["event"] == "prompt"));
+}
+
+fn replay_fails_with(script: &str, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "call.jsonl", script);
+    voicegate_in(dir.path())
+        .args(["replay", "--script"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(contains(expected))
+        .stderr(contains("panicked").not());
+}
+
+#[test]
+fn bad_scripts_name_the_line_and_exit_2() {
+    replay_fails_with(
+        "{\"t\":1,\"dtmf\":\"1\"}\nnot json\n",
+        "call.jsonl:2: not a script event",
+    );
+    replay_fails_with(
+        "{\"t\":5,\"dtmf\":\"1\"}\n{\"t\":3,\"dtmf\":\"2\"}\n",
+        "call.jsonl:2: time goes backwards: t = 3 after t = 5",
+    );
+    replay_fails_with(
+        "{\"t\":1,\"dtmf\":\"1\",\"anger\":3}\n",
+        "call.jsonl:1: each line needs exactly one of",
+    );
+    replay_fails_with(
+        "{\"t\":1,\"shout\":true}\n",
+        "call.jsonl:1: not a script event: unknown field `shout`",
+    );
+    replay_fails_with(
+        "{\"t\":1,\"anger\":130}\n",
+        "call.jsonl:1: anger 130 is outside 0..=100",
+    );
+    replay_fails_with(
+        "{\"t\":-1,\"dtmf\":\"1\"}\n",
+        "call.jsonl:1: t = -1 is not a time",
+    );
+}
+
+#[test]
+fn a_missing_script_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    voicegate_in(dir.path())
+        .args(["replay", "--script", "nope.jsonl"])
+        .assert()
+        .code(2)
+        .stderr(contains("nope.jsonl: cannot read script"));
+}
+
+/// Queues for the default routing, after the section under test.
+const QUEUES: &str = "[queues.agents]\nuri = \"sip:agents@127.0.0.1\"\n[queues.priority]\nuri = \"sip:priority@127.0.0.1\"\n[queues.complaints]\nuri = \"sip:complaints@127.0.0.1\"\n[queues.experts]\nuri = \"sip:experts@127.0.0.1\"\n";
+
+fn config_fails_with(config: &str, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write(dir.path(), "gateway.toml", &format!("{config}{QUEUES}"));
+    let script = write(dir.path(), "call.jsonl", "{\"t\":1,\"hangup\":true}\n");
+    voicegate_in(dir.path())
+        .args(["replay", "--no-menu", "--script"])
+        .arg(&script)
+        .arg("--config")
+        .arg(&config_path)
+        .assert()
+        .code(2)
+        .stderr(contains(expected))
+        .stderr(contains("panicked").not());
+}
+
+#[test]
+fn bad_configurations_name_the_line_and_exit_2() {
+    config_fails_with("[policy]\nanger_threshold = \n", "gateway.toml:2:");
+    config_fails_with(
+        "[policy]\nanger_treshold = 80\n",
+        "gateway.toml:2: unknown field `anger_treshold`",
+    );
+    config_fails_with(
+        "[policy]\nmax_hops = \"three\"\n",
+        "gateway.toml:2: invalid type",
+    );
+    config_fails_with(
+        "[policy]\nanger_threshold = 180\n",
+        "gateway.toml:2: policy.anger_threshold must be within 0..=100",
+    );
+    config_fails_with(
+        "[routing]\nanger = \"angry-desk\"\n",
+        "gateway.toml:2: routing.anger names queue \"angry-desk\", which is not defined",
+    );
+}
+
+#[test]
+fn a_configuration_without_the_routed_queues_says_which_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write(dir.path(), "gateway.toml", "[policy]\nmax_hops = 3\n");
+    let script = write(dir.path(), "call.jsonl", "{\"t\":1,\"hangup\":true}\n");
+    voicegate_in(dir.path())
+        .args(["replay", "--no-menu", "--script"])
+        .arg(&script)
+        .arg("--config")
+        .arg(&config_path)
+        .assert()
+        .code(2)
+        .stderr(contains("routing.anger names queue \"priority\", which is not defined: add [queues.priority] with a uri"));
+}
+
+#[test]
+fn the_shipped_configuration_loads_with_its_menu_and_prompts() {
+    voicegate_in(&repo_path("."))
+        .args([
+            "replay",
+            "--script",
+            "fixtures/scripts/angry_caller.jsonl",
+            "--config",
+            "sip-config/gateway.toml",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn an_invalid_menu_stops_replay_with_its_first_problem() {
+    voicegate_in(&repo_path("."))
+        .args([
+            "replay",
+            "--script",
+            "fixtures/scripts/angry_caller.jsonl",
+            "--menu",
+            "fixtures/menus/legacy_bank.toml",
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            contains("legacy_bank.toml:24: cycle").or(contains("legacy_bank.toml:44: too deep")),
+        );
+}

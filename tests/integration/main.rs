@@ -1,0 +1,31 @@
+//! Integration tests, one binary: the CLI as users run it, and properties of
+//! menu flattening.
+
+mod cli_menu;
+mod cli_replay;
+mod flatten_props;
+
+use std::path::PathBuf;
+
+/// A file in the repository, by its path from the root.
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The voicegate binary, run from a temporary directory so that no
+/// `sip-config/` is found by accident unless a test puts one there.
+pub fn voicegate_in(dir: &std::path::Path) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::cargo_bin("voicegate").expect("binary built");
+    command.current_dir(dir);
+    command
+}
+
+/// Writes `text` to `name` inside `dir` and returns the path.
+pub fn write(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create dirs");
+    }
+    std::fs::write(&path, text).expect("write file");
+    path
+}
