@@ -53,6 +53,7 @@ impl Failure {
 /// Parses the arguments, runs the command, and returns the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Menu(command) => menu::run(command),
         Command::Replay(args) => replay::run(args),
@@ -66,4 +67,14 @@ pub fn run() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// Logs go to stderr, filtered by `VOICEGATE_LOG` (e.g. `debug`); warnings by default.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOICEGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

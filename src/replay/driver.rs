@@ -145,8 +145,10 @@ impl VirtualCall {
                 step: Step::Heard(input.clone()),
             });
         }
+        tracing::debug!(at = at.as_secs_f64(), ?input, "engine input");
         self.call.handle(at, input);
         while let Some(action) = self.call.poll_action() {
+            tracing::debug!(at = at.as_secs_f64(), ?action, "engine action");
             if let Action::Play(prompt) = &action {
                 self.queue_prompt(at, prompt.clone());
             }
