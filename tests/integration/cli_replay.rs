@@ -161,9 +161,10 @@ fn a_missing_script_is_a_clear_error() {
 /// Queues for the default routing, after the section under test.
 const QUEUES: &str = "[queues.agents]\nuri = \"sip:agents@127.0.0.1\"\n[queues.priority]\nuri = \"sip:priority@127.0.0.1\"\n[queues.complaints]\nuri = \"sip:complaints@127.0.0.1\"\n[queues.experts]\nuri = \"sip:experts@127.0.0.1\"\n";
 
-fn config_fails_with(config: &str, expected: &str) {
+/// Replays a one-line script with `config` as gateway.toml; expects exit 2 and `expected` on stderr.
+fn replay_with_config_fails_with(config: &str, expected: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let config_path = write(dir.path(), "gateway.toml", &format!("{config}{QUEUES}"));
+    let config_path = write(dir.path(), "gateway.toml", config);
     let script = write(dir.path(), "call.jsonl", "{\"t\":1,\"hangup\":true}\n");
     voicegate_in(dir.path())
         .args(["replay", "--no-menu", "--script"])
@@ -174,6 +175,10 @@ fn config_fails_with(config: &str, expected: &str) {
         .code(2)
         .stderr(contains(expected))
         .stderr(contains("panicked").not());
+}
+
+fn config_fails_with(section: &str, expected: &str) {
+    replay_with_config_fails_with(&format!("{section}{QUEUES}"), expected);
 }
 
 #[test]
@@ -199,17 +204,10 @@ fn bad_configurations_name_the_line_and_exit_2() {
 
 #[test]
 fn a_configuration_without_the_routed_queues_says_which_to_add() {
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = write(dir.path(), "gateway.toml", "[policy]\nmax_hops = 3\n");
-    let script = write(dir.path(), "call.jsonl", "{\"t\":1,\"hangup\":true}\n");
-    voicegate_in(dir.path())
-        .args(["replay", "--no-menu", "--script"])
-        .arg(&script)
-        .arg("--config")
-        .arg(&config_path)
-        .assert()
-        .code(2)
-        .stderr(contains("routing.anger names queue \"priority\", which is not defined: add [queues.priority] with a uri"));
+    replay_with_config_fails_with(
+        "[policy]\nmax_hops = 3\n",
+        "routing.anger names queue \"priority\", which is not defined: add [queues.priority] with a uri",
+    );
 }
 
 #[test]
