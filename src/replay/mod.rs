@@ -2,10 +2,12 @@
 //! (and, later, recordings), with the timeline and JSON Lines output.
 
 mod driver;
+mod expect;
 mod report;
 mod script;
 
 pub use driver::{CallerId, Logged, Step, VirtualCall};
+pub use expect::{differences, load_expected, ExpectError, Expected};
 pub use report::{json_lines, summarize, summary_line, timeline, Summary};
 pub use script::{load_script, parse_script, Script, ScriptError};
 

@@ -240,3 +240,62 @@ fn an_invalid_menu_stops_replay_with_its_first_problem() {
             contains("legacy_bank.toml:24: cycle").or(contains("legacy_bank.toml:44: too deep")),
         );
 }
+
+#[test]
+fn check_passes_on_the_shipped_fixtures() {
+    voicegate_in(&repo_path("."))
+        .args(["replay", "--check", "fixtures/calls"])
+        .assert()
+        .success()
+        .stdout(contains("ok    scripted_angry"))
+        .stdout(contains("differ").and(contains(", 0 differ, 0 unreadable")));
+}
+
+#[test]
+fn check_exits_1_when_an_outcome_differs_and_says_how() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "calls/calm/call.jsonl",
+        "{\"t\":2,\"keyword\":\"refund\"}\n",
+    );
+    write(dir.path(), "calls/calm/expected.toml", "transfer = false\n");
+    write(
+        dir.path(),
+        "calls/late/call.jsonl",
+        "{\"t\":2,\"keyword\":\"refund\"}\n",
+    );
+    write(
+        dir.path(),
+        "calls/late/expected.toml",
+        "transfer = true\nreason = \"anger\"\nafter_s = 5.0\n",
+    );
+    voicegate_in(dir.path())
+        .args(["replay", "--no-menu", "--check", "calls"])
+        .assert()
+        .code(1)
+        .stdout(contains("DIFF  calm"))
+        .stdout(contains(
+            "expected no transfer, got one to complaints (reason complaint_keyword)",
+        ))
+        .stdout(contains(
+            "expected reason anger, got complaint_keyword; transfer at 2.000 s is outside 5..",
+        ));
+}
+
+#[test]
+fn check_exits_2_on_an_unreadable_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "calls/bad/call.jsonl",
+        "{\"t\":2,\"keyword\":\"refund\"}\n",
+    );
+    write(dir.path(), "calls/bad/expected.toml", "transfer = maybe\n");
+    voicegate_in(dir.path())
+        .args(["replay", "--no-menu", "--check", "calls"])
+        .assert()
+        .code(2)
+        .stdout(contains("ERROR bad"))
+        .stdout(contains("expected.toml:1:"));
+}

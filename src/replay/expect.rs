@@ -1,0 +1,89 @@
+//! Regression fixtures: `fixtures/calls/<name>/` holds a call (`call.jsonl`
+//! for now) and `expected.toml` with its outcome; `replay --check` compares.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::report::Summary;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExpectError {
+    #[error("{path}: cannot read expected outcome: {source} (each fixture directory needs an expected.toml)")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// What a fixture call must do.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    /// Whether the call must be transferred.
+    pub transfer: bool,
+    /// The transfer's reason (`anger`, `human_request`, …), when `transfer`.
+    pub reason: Option<String>,
+    /// The transfer's queue, if it matters.
+    pub target: Option<String>,
+    /// The transfer must happen at or after this many seconds…
+    pub after_s: Option<f64>,
+    /// …and at or before this many.
+    pub before_s: Option<f64>,
+}
+
+pub fn load_expected(path: &Path) -> Result<Expected, ExpectError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ExpectError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|error| ExpectError::Invalid {
+        path: path.to_path_buf(),
+        line: error
+            .span()
+            .map_or(1, |span| crate::menu::line_of(&text, span.start)),
+        message: error.message().trim().replace('\n', " "),
+    })
+}
+
+/// The differences between the expected and the actual outcome; empty when it matches.
+pub fn differences(expected: &Expected, actual: &Summary) -> Vec<String> {
+    let mut diffs = Vec::new();
+    match (&actual.transfer, expected.transfer) {
+        (None, true) => diffs.push("expected a transfer, got none".to_string()),
+        (Some((_, transfer)), false) => diffs.push(format!(
+            "expected no transfer, got one to {} (reason {})",
+            transfer.target, transfer.reason
+        )),
+        (Some((at, transfer)), true) => {
+            let at = at.as_secs_f64();
+            if let Some(reason) = expected
+                .reason
+                .as_deref()
+                .filter(|r| *r != transfer.reason.as_str())
+            {
+                diffs.push(format!("expected reason {reason}, got {}", transfer.reason));
+            }
+            if let Some(target) = expected.target.as_deref().filter(|t| *t != transfer.target) {
+                diffs.push(format!("expected target {target}, got {}", transfer.target));
+            }
+            if expected.after_s.is_some_and(|after| at < after)
+                || expected.before_s.is_some_and(|before| at > before)
+            {
+                diffs.push(format!(
+                    "transfer at {at:.3} s is outside {}..{} s",
+                    expected.after_s.map_or("".into(), |a| a.to_string()),
+                    expected.before_s.map_or("".into(), |b| b.to_string())
+                ));
+            }
+        }
+        (None, false) => {}
+    }
+    diffs
+}
