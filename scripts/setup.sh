@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine for voicegate: checks the Rust toolchain and builds
-# the release binary. Idempotent: run it as often as you like.
+# Sets up a fresh machine for voicegate: checks the Rust toolchain, installs
+# the ONNX Runtime library (Python wheel) into .venv, and builds the release
+# binary. Idempotent: run it as often as you like.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install Rust (https://rustup.rs) and run again" >&2
   exit 2
+fi
+# The ONNX Runtime shared library comes from the official onnxruntime wheel,
+# installed into a project-local venv (voicegate finds it in .venv).
+if ! command -v python3 >/dev/null; then
+  echo "setup: python3 not found: install Python 3.9+ (apt-get install python3 python3-venv)" >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv…"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt; then
+  echo "setup: pip could not install requirements.txt into .venv (network to the package registry needed once)" >&2
+  exit 1
 fi
 echo "setup: building voicegate (release)…"
 cargo build --release --locked --quiet

@@ -9,5 +9,6 @@ pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod infer;
 pub mod menu;
 pub mod replay;

@@ -4,6 +4,7 @@
 mod cli_menu;
 mod cli_replay;
 mod flatten_props;
+mod infer;
 
 use std::path::PathBuf;
 

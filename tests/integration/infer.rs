@@ -1,0 +1,111 @@
+//! Model loading and inference through ONNX Runtime, with a tiny model whose
+//! output is known: the log of the window's mean power.
+
+use std::path::Path;
+
+use voicegate::infer::{InferError, WindowModel};
+
+use super::{repo_path, write};
+
+fn sine(amplitude: f32) -> Vec<f32> {
+    (0..16000)
+        .map(|n| amplitude * (n as f32 * 2.0 * std::f32::consts::PI * 440.0 / 8000.0).sin())
+        .collect()
+}
+
+#[test]
+fn a_batch_of_windows_gives_one_raw_output_and_score_each() {
+    let model = WindowModel::load(&repo_path("tests/data/loudness.toml")).expect("model loads");
+    let quiet = sine(0.01);
+    let loud = sine(0.5);
+    let raw = model.run(&[&quiet, &loud]).unwrap();
+    let expected = [(0.01f32 * 0.01 / 2.0).ln(), (0.5f32 * 0.5 / 2.0).ln()];
+    for (got, want) in raw.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-3, "got {got}, want {want}");
+    }
+    // The manifest maps log power -10 → 0 and -2 → 100, linearly between.
+    let scores = model.scores(&[&quiet, &loud]).unwrap();
+    for (score, raw) in scores.iter().zip(expected) {
+        assert!(
+            (score - 100.0 * (raw + 10.0) / 8.0).abs() < 0.1,
+            "{scores:?}"
+        );
+    }
+    let silence = vec![0.0; 16000];
+    assert_eq!(
+        model.scores(&[&silence]).unwrap(),
+        vec![0.0],
+        "clamped below the table"
+    );
+}
+
+#[test]
+fn a_window_of_the_wrong_length_is_refused() {
+    let model = WindowModel::load(&repo_path("tests/data/loudness.toml")).unwrap();
+    let short = vec![0.0; 100];
+    assert!(matches!(
+        model.run(&[&short]),
+        Err(InferError::WindowLength {
+            expected: 16000,
+            actual: 100
+        })
+    ));
+}
+
+fn copy_model_with_manifest(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    std::fs::copy(
+        repo_path("tests/data/loudness.onnx"),
+        dir.join("loudness.onnx"),
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(repo_path("tests/data/loudness.toml")).unwrap();
+    write(dir, "loudness.toml", &edit(manifest))
+}
+
+#[test]
+fn a_model_that_does_not_match_its_sha256_is_refused_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = copy_model_with_manifest(dir.path(), |m| m.replace("a4136c35", "00000000"));
+    let error = WindowModel::load(&manifest)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        error.contains("loudness.onnx: sha256 is a4136c35"),
+        "{error}"
+    );
+    assert!(error.contains("loudness.toml says 00000000"), "{error}");
+}
+
+#[test]
+fn a_bad_manifest_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = copy_model_with_manifest(dir.path(), |m| {
+        m.replace("window_s = 2.0", "window_s = \"two\"")
+    });
+    let error = WindowModel::load(&manifest)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("loudness.toml:6: invalid type"), "{error}");
+    let manifest = copy_model_with_manifest(dir.path(), |m| {
+        m.replace("score = [0.0, 100.0]", "score = [100.0, 0.0]")
+    });
+    let error = WindowModel::load(&manifest)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("must both ascend"), "{error}");
+}
+
+#[test]
+fn a_missing_model_file_says_how_to_restore_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = copy_model_with_manifest(dir.path(), |m| m);
+    std::fs::remove_file(dir.path().join("loudness.onnx")).unwrap();
+    let error = WindowModel::load(&manifest)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("loudness.onnx: cannot read"), "{error}");
+}
