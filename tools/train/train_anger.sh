@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Retrains the anger model from the emotion corpora and writes models/anger.onnx,
+# models/anger.toml and docs/anger-model.md (with plots in docs/img/).
+# Usage: bash tools/train/train_anger.sh [DATA_DIR]   (default ../shared/data)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=${1:-../shared/data}
+[ -f "$data/MANIFEST.tsv" ] || { echo "train_anger: $data/MANIFEST.tsv not found: pass the shared data directory" >&2; exit 2; }
+bash tools/train/setup.sh
+OMP_NUM_THREADS=2 PYTHONPATH=tools/train .venv-train/bin/python -m anger.train --data "$data"
