@@ -1,1 +1,11 @@
-//! Audio front end: decoding recordings, G.711, resampling to the call rate, VAD.
+//! Audio front end: decoding recordings, G.711, resampling to the call rate.
+
+pub mod g711;
+mod resample;
+
+pub use resample::{ResampleError, Resampler};
+
+/// The call path's sample rate: narrowband, as from a phone trunk.
+pub const CALL_RATE: u32 = 8000;
+/// Samples in one 20 ms RTP packet at the call rate.
+pub const FRAME_SAMPLES: usize = 160;

@@ -116,8 +116,13 @@ fn the_shipped_anger_model_loads_and_scores_within_0_to_100() {
     assert_eq!(model.manifest().window_samples(), 16000);
     assert_eq!(model.manifest().hop_samples(), 4000);
     let tone = sine(0.3);
-    let hiss: Vec<f32> = (0..16000).map(|n| ((n * 7919 % 2003) as f32 / 2003.0 - 0.5) * 0.01).collect();
+    let hiss: Vec<f32> = (0..16000)
+        .map(|n| ((n * 7919 % 2003) as f32 / 2003.0 - 0.5) * 0.01)
+        .collect();
     let scores = model.scores(&[&tone, &hiss]).unwrap();
     assert_eq!(scores.len(), 2);
-    assert!(scores.iter().all(|s| (0.0..=100.0).contains(s)), "{scores:?}");
+    assert!(
+        scores.iter().all(|s| (0.0..=100.0).contains(s)),
+        "{scores:?}"
+    );
 }
