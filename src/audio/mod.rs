@@ -1,8 +1,10 @@
 //! Audio front end: decoding recordings, G.711, resampling to the call rate.
 
+mod decode;
 pub mod g711;
 mod resample;
 
+pub use decode::{AudioError, ChannelPick, Recording};
 pub use resample::{ResampleError, Resampler};
 
 /// The call path's sample rate: narrowband, as from a phone trunk.
