@@ -1,11 +1,16 @@
-//! Audio front end: decoding recordings, G.711, resampling to the call rate.
+//! Audio front end: decoding recordings, G.711, resampling to the call rate,
+//! voice activity, and model windows over voiced audio.
 
 mod decode;
 pub mod g711;
 mod resample;
+mod vad;
+mod windows;
 
 pub use decode::{AudioError, ChannelPick, Recording};
 pub use resample::{ResampleError, Resampler};
+pub use vad::{level_db, Vad, VadConfig};
+pub use windows::{Smoother, VoicedWindows, Window};
 
 /// The call path's sample rate: narrowband, as from a phone trunk.
 pub const CALL_RATE: u32 = 8000;
