@@ -47,6 +47,8 @@ pub struct GatewayConfig {
     pub queues: BTreeMap<String, Queue>,
     #[serde(default)]
     pub menu: MenuSettings,
+    #[serde(default)]
+    pub scoring: Scoring,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -77,6 +79,25 @@ impl Default for MenuSettings {
         MenuSettings {
             file: PathBuf::from("menus/main.toml"),
             prompts: PathBuf::from("prompts"),
+        }
+    }
+}
+
+/// How the caller's audio becomes anger scores.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scoring {
+    /// The anger model's manifest, relative to gateway.toml.
+    pub anger_model: PathBuf,
+    /// Share of each new window score in the smoothed score (1 = no smoothing).
+    pub smoothing: f32,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Scoring {
+            anger_model: PathBuf::from("../models/anger.toml"),
+            smoothing: 0.5,
         }
     }
 }
@@ -145,6 +166,13 @@ impl GatewayConfig {
                 ));
             }
         }
+        if !(self.scoring.smoothing > 0.0 && self.scoring.smoothing <= 1.0) {
+            return Err(invalid(
+                "scoring",
+                "smoothing",
+                "scoring.smoothing must be in (0, 1]: the share of each new score".into(),
+            ));
+        }
         let policy = &self.policy;
         let checks: [(&str, bool, &str); 7] = [
             (
@@ -198,6 +226,10 @@ impl GatewayConfig {
 
     pub fn menu_path(&self) -> PathBuf {
         self.base_dir.join(&self.menu.file)
+    }
+
+    pub fn anger_model_path(&self) -> PathBuf {
+        self.base_dir.join(&self.scoring.anger_model)
     }
 
     pub fn prompts_dir(&self) -> PathBuf {

@@ -71,6 +71,9 @@ impl Recording {
             path: path.to_path_buf(),
             message,
         };
+        if file.metadata().is_ok_and(|meta| meta.len() == 0) {
+            return Err(unsupported("the file is empty, 0 bytes".into()));
+        }
         let mut hint = Hint::new();
         if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(extension);

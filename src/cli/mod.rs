@@ -69,10 +69,11 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `VOICEGATE_LOG` (e.g. `debug`); warnings by default.
+/// Logs go to stderr, filtered by `VOICEGATE_LOG` (e.g. `debug`); by default
+/// only voicegate's own warnings (its errors already say what libraries found).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VOICEGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("voicegate=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,4 +1,5 @@
-//! `voicegate replay`: a call through the same engine as live calls, on a virtual clock.
+//! `voicegate replay`: recordings or scripted calls through the same engine as
+//! live calls, on a virtual clock.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,18 +8,22 @@ use std::sync::Arc;
 use clap::{ArgGroup, Args};
 
 use super::Failure;
+use crate::audio::ChannelPick;
 use crate::config::{checked_menu, GatewayConfig};
+use crate::infer::WindowModel;
 use crate::menu::{self, Menu};
-use crate::replay;
+use crate::replay::{self, Logged, RecordingReplay, Summary};
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("calls").required(true).args(["script", "check"])))]
+#[command(group(ArgGroup::new("calls").required(true).args(["inputs", "script", "check"])))]
 pub struct ReplayArgs {
+    /// Call recordings (WAV, FLAC, MP3, OGG/Vorbis, AAC/M4A) or directories of them.
+    inputs: Vec<PathBuf>,
     /// A scripted call: JSON Lines of timed events ({"t":1.5,"dtmf":"1"}, {"t":4,"anger":85}, ...).
     #[arg(long)]
     script: Option<PathBuf>,
-    /// Replay every fixture directory in DIR (call.jsonl + expected.toml) and
-    /// compare; exit 1 if any outcome differs.
+    /// Replay every fixture directory in DIR (call.jsonl or a recording call.*,
+    /// plus expected.toml) and compare; exit 1 if any outcome differs.
     #[arg(long, value_name = "DIR")]
     check: Option<PathBuf>,
     /// JSON Lines on standard output instead of the timeline.
@@ -27,65 +32,217 @@ pub struct ReplayArgs {
     /// gateway.toml (default: sip-config/gateway.toml if present, else the built-in sample).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// A menu file instead of the configuration's.
+    /// Run this menu (scripts run the configuration's menu by default;
+    /// recordings run none, since they press no keys).
     #[arg(long, conflicts_with = "no_menu")]
     menu: Option<PathBuf>,
-    /// Run without a menu: only the escalation rules apply.
+    /// Scripts: run without a menu, only the escalation rules apply.
     #[arg(long)]
     no_menu: bool,
+    /// The caller's channel in a recording: `mix`, or 0, 1, … (0 = left).
+    #[arg(long, default_value = "mix", value_parser = parse_channel)]
+    channel: ChannelPick,
+}
+
+fn parse_channel(text: &str) -> Result<ChannelPick, String> {
+    match text {
+        "mix" => Ok(ChannelPick::Mix),
+        "left" => Ok(ChannelPick::Index(0)),
+        "right" => Ok(ChannelPick::Index(1)),
+        _ => text.parse().map(ChannelPick::Index).map_err(|_| {
+            format!("{text:?} is not a channel: use mix, left, right or a number from 0")
+        }),
+    }
 }
 
 pub fn run(args: ReplayArgs) -> Result<(), Failure> {
     let config = GatewayConfig::discover(args.config.as_deref()).map_err(Failure::input)?;
-    let menu = select_menu(&args, &config)?;
     if let Some(dir) = &args.check {
-        return check_fixtures(dir, &config, menu);
+        return check_fixtures(dir, &args, &config);
     }
-    let Some(script_path) = &args.script else {
-        return Err(Failure::input("give --script FILE or --check DIR"));
-    };
-    let script = replay::load_script(script_path).map_err(Failure::input)?;
-    let log = replay::run_script(config.engine_config(), menu, &script);
-    let summary = replay::summarize(&log);
+    if let Some(script_path) = &args.script {
+        let script = replay::load_script(script_path).map_err(Failure::input)?;
+        let log = replay::run_script(
+            config.engine_config(),
+            script_menu(&args, &config)?,
+            &script,
+        );
+        return print_call(&log, args.json);
+    }
+    let files = recordings(&args.inputs)?;
+    let model = load_model(&config)?;
+    let replayer = recording_replay(&args, &config, &model)?;
+    match files.as_slice() {
+        [single] if args.inputs.len() == 1 && single == &args.inputs[0] => {
+            let log = replayer.run(single).map_err(Failure::input)?;
+            print_call(&log, args.json)
+        }
+        _ => replay_many(&files, &replayer, args.json),
+    }
+}
+
+fn print_call(log: &[Logged], json: bool) -> Result<(), Failure> {
+    let summary = replay::summarize(log);
     let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        replay::json_lines(&log, &summary)
+    let written = if json {
+        replay::json_lines(log, &summary)
             .iter()
             .try_for_each(|line| writeln!(out, "{line}"))
     } else {
-        write!(out, "{}", replay::timeline(&log, &summary))
+        write!(out, "{}", replay::timeline(log, &summary))
     };
     written.map_err(|error| Failure::runtime(format!("cannot write output: {error}")))
 }
 
-fn select_menu(args: &ReplayArgs, config: &GatewayConfig) -> Result<Option<Arc<Menu>>, Failure> {
-    if args.no_menu {
-        return Ok(None);
-    }
+fn load_model(config: &GatewayConfig) -> Result<WindowModel, Failure> {
+    WindowModel::load(&config.anger_model_path()).map_err(Failure::input)
+}
+
+fn recording_replay<'m>(
+    args: &ReplayArgs,
+    config: &GatewayConfig,
+    model: &'m WindowModel,
+) -> Result<RecordingReplay<'m>, Failure> {
     let menu = match &args.menu {
-        Some(path) => {
-            let menu = menu::load_menu(path).map_err(Failure::input)?;
-            checked_menu(menu, path, &config.check_options(false))
-        }
-        None => config.load_menu(),
+        Some(path) => Some(load_checked_menu(path, config)?),
+        None => None,
     };
-    menu.map(Some).map_err(Failure::input)
+    Ok(RecordingReplay {
+        config: config.engine_config(),
+        menu,
+        model,
+        pick: args.channel,
+        smoothing: config.scoring.smoothing,
+    })
+}
+
+fn script_menu(args: &ReplayArgs, config: &GatewayConfig) -> Result<Option<Arc<Menu>>, Failure> {
+    match (&args.menu, args.no_menu) {
+        (_, true) => Ok(None),
+        (Some(path), false) => load_checked_menu(path, config).map(Some),
+        (None, false) => config.load_menu().map(Some).map_err(Failure::input),
+    }
+}
+
+fn load_checked_menu(path: &Path, config: &GatewayConfig) -> Result<Arc<Menu>, Failure> {
+    let menu = menu::load_menu(path).map_err(Failure::input)?;
+    checked_menu(menu, path, &config.check_options(false)).map_err(Failure::input)
+}
+
+/// The files to replay: each file given, and every file under each directory
+/// given (recursively, in name order, hidden files left out).
+fn recordings(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            collect_files(input, &mut files)?;
+        } else {
+            files.push(input.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err(Failure::input(
+            "no recordings to replay: the directories given are empty",
+        ));
+    }
+    Ok(files)
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Failure> {
+    let entries = std::fs::read_dir(dir).map_err(|error| {
+        Failure::input(format!("{}: cannot read directory: {error}", dir.display()))
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            !path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            collect_files(&path, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Replays every file with a progress bar, then prints one table row per file.
+fn replay_many(files: &[PathBuf], replayer: &RecordingReplay, json: bool) -> Result<(), Failure> {
+    let progress = indicatif::ProgressBar::new(files.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut rows = Vec::with_capacity(files.len());
+    for file in files {
+        progress.set_message(file.display().to_string());
+        rows.push((file, replayer.run(file).map(|log| replay::summarize(&log))));
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let failed = rows.iter().filter(|(_, outcome)| outcome.is_err()).count();
+    for (file, outcome) in &rows {
+        match (outcome, json) {
+            (Ok(summary), true) => println!("{}", summary_json(file, summary)),
+            (Ok(summary), false) => println!("{}", table_row(file, summary)),
+            (Err(error), _) => eprintln!("error: {error}"),
+        }
+    }
+    if !json {
+        println!(
+            "{} files: {} replayed, {failed} unreadable",
+            rows.len(),
+            rows.len() - failed
+        );
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(Failure::input(format!(
+            "{n} of {} files could not be replayed (see above)",
+            rows.len()
+        ))),
+    }
+}
+
+fn table_row(file: &Path, summary: &Summary) -> String {
+    let anger = summary
+        .max_anger
+        .map_or("-".to_string(), |a| format!("{a:.1}"));
+    let transfer = summary
+        .transfer
+        .as_ref()
+        .map_or("no transfer".to_string(), |(at, t)| {
+            format!("{:.1} s {} → {}", at.as_secs_f64(), t.reason, t.target)
+        });
+    format!(
+        "{:<40} {:>8.1} s  max anger {:>5}  {transfer}",
+        file.display(),
+        summary.duration.as_secs_f64(),
+        anger
+    )
+}
+
+fn summary_json(file: &Path, summary: &Summary) -> serde_json::Value {
+    let mut line = replay::json_lines(&[], summary).pop().unwrap_or_default();
+    line["file"] = serde_json::json!(file.display().to_string());
+    line
 }
 
 /// Replays each fixture under `dir` and prints one row per fixture.
-fn check_fixtures(
-    dir: &Path,
-    config: &GatewayConfig,
-    menu: Option<Arc<Menu>>,
-) -> Result<(), Failure> {
+fn check_fixtures(dir: &Path, args: &ReplayArgs, config: &GatewayConfig) -> Result<(), Failure> {
     let fixtures = fixture_dirs(dir)?;
-    let mut differing = 0;
-    let mut broken = 0;
+    let mut model: Option<WindowModel> = None;
+    let (mut differing, mut broken) = (0, 0);
     for fixture in &fixtures {
         let name = fixture
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        match check_fixture(fixture, config, menu.clone()) {
+        match check_fixture(fixture, args, config, &mut model) {
             Ok((outcome, diffs)) if diffs.is_empty() => println!("ok    {name:<28} {outcome}"),
             Ok((outcome, diffs)) => {
                 differing += 1;
@@ -128,22 +285,36 @@ fn fixture_dirs(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
     dirs.sort();
     if dirs.is_empty() {
         return Err(Failure::input(format!(
-            "{}: no fixture directories in it: add <name>/call.jsonl and <name>/expected.toml",
+            "{}: no fixture directories in it: add <name>/call.jsonl (or a recording call.wav) and <name>/expected.toml",
             dir.display()
         )));
     }
     Ok(dirs)
 }
 
-/// The outcome in words and its differences from expected.toml.
+/// The outcome in words and its differences from expected.toml. The model is
+/// loaded on the first recording fixture.
 fn check_fixture(
     dir: &Path,
+    args: &ReplayArgs,
     config: &GatewayConfig,
-    menu: Option<Arc<Menu>>,
+    model: &mut Option<WindowModel>,
 ) -> Result<(String, Vec<String>), String> {
     let expected = replay::load_expected(&dir.join("expected.toml")).map_err(|e| e.to_string())?;
-    let script = replay::load_script(&dir.join("call.jsonl")).map_err(|e| e.to_string())?;
-    let log = replay::run_script(config.engine_config(), menu, &script);
+    let script_path = dir.join("call.jsonl");
+    let log = if script_path.is_file() {
+        let script = replay::load_script(&script_path).map_err(|e| e.to_string())?;
+        let menu = script_menu(args, config).map_err(|f| f.message)?;
+        replay::run_script(config.engine_config(), menu, &script)
+    } else {
+        let recording = recording_in(dir)?;
+        if model.is_none() {
+            *model = Some(load_model(config).map_err(|f| f.message)?);
+        }
+        let model = model.as_ref().ok_or("the anger model did not load")?;
+        let replayer = recording_replay(args, config, model).map_err(|f| f.message)?;
+        replayer.run(&recording).map_err(|e| e.to_string())?
+    };
     let summary = replay::summarize(&log);
     let outcome = match &summary.transfer {
         Some((at, transfer)) => format!(
@@ -155,4 +326,18 @@ fn check_fixture(
         None => "no transfer".to_string(),
     };
     Ok((outcome, replay::differences(&expected, &summary)))
+}
+
+fn recording_in(dir: &Path) -> Result<PathBuf, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.file_stem().is_some_and(|stem| stem == "call"))
+        .ok_or_else(|| {
+            format!(
+                "{}: no call.jsonl or call recording (call.wav, call.flac, …)",
+                dir.display()
+            )
+        })
 }

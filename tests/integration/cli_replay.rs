@@ -299,3 +299,100 @@ fn check_exits_2_on_an_unreadable_fixture() {
         .stdout(contains("ERROR bad"))
         .stdout(contains("expected.toml:1:"));
 }
+
+#[test]
+fn a_recording_replays_through_the_model_with_the_json_contract() {
+    let output = voicegate_in(&repo_path("."))
+        .args([
+            "replay",
+            "--json",
+            "fixtures/calls/angry_mid_call/call.flac",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output.stdout);
+    let scores: Vec<f64> = lines
+        .iter()
+        .filter(|l| l["event"] == "anger")
+        .map(|l| l["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.len() > 20,
+        "a score every 0.5 s of voiced audio: {}",
+        scores.len()
+    );
+    assert!(scores.iter().all(|s| (0.0..=100.0).contains(s)));
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["transfer"]["reason"], "anger");
+    assert_eq!(
+        summary["max_anger"].as_f64(),
+        scores.iter().copied().reduce(f64::max)
+    );
+}
+
+#[test]
+fn a_directory_replays_every_recording_and_names_each_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["calm_caller", "silent_line"] {
+        std::fs::copy(
+            repo_path(&format!("fixtures/calls/{name}/call.flac")),
+            dir.path().join(format!("{name}.flac")),
+        )
+        .unwrap();
+    }
+    write(dir.path(), "notes.txt", "not audio");
+    write(dir.path(), "empty.wav", "");
+    write(dir.path(), "cut.flac", "fLaC\0\0\0\"");
+    voicegate_in(&repo_path("."))
+        .arg("replay")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stdout(contains("calm_caller.flac").and(contains("no transfer")))
+        .stdout(contains("silent_line.flac").and(contains("max anger     -")))
+        .stdout(contains("5 files: 2 replayed, 3 unreadable"))
+        .stderr(contains("notes.txt: not a recording voicegate can read"))
+        .stderr(contains(
+            "empty.wav: not a recording voicegate can read (the file is empty, 0 bytes)",
+        ))
+        .stderr(contains("cut.flac:"))
+        .stderr(contains("panicked").not());
+}
+
+#[test]
+fn a_bad_channel_or_a_missing_model_is_a_usage_error() {
+    voicegate_in(&repo_path("."))
+        .args([
+            "replay",
+            "--channel",
+            "middle",
+            "fixtures/calls/calm_caller/call.flac",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("\"middle\" is not a channel"));
+    voicegate_in(&repo_path("."))
+        .args([
+            "replay",
+            "--channel",
+            "3",
+            "fixtures/calls/calm_caller/call.flac",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("has 1 channel(s), so channel 3 does not exist"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[scoring]\nanger_model = \"nowhere/anger.toml\"\n{QUEUES}");
+    let config_path = write(dir.path(), "gateway.toml", &config);
+    voicegate_in(&repo_path("."))
+        .args(["replay", "fixtures/calls/calm_caller/call.flac", "--config"])
+        .arg(&config_path)
+        .assert()
+        .code(2)
+        .stderr(contains("nowhere/anger.toml: cannot read"));
+}
