@@ -9,6 +9,17 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install Rust (https://rustup.rs) and run again" >&2
   exit 2
 fi
+# Plots (replay --plot) render text with fontconfig and freetype.
+if ! pkg-config --exists fontconfig freetype2 2>/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing fontconfig and freetype headers…"
+    apt-get update -qq && apt-get install -y -qq pkg-config libfontconfig1-dev libfreetype-dev fonts-dejavu-core >/dev/null
+  else
+    echo "setup: needs pkg-config, libfontconfig1-dev, libfreetype-dev and a font (fonts-dejavu-core): install them and run again" >&2
+    exit 2
+  fi
+fi
+
 # The ONNX Runtime shared library comes from the official onnxruntime wheel,
 # installed into a project-local venv (voicegate finds it in .venv).
 if ! command -v python3 >/dev/null; then

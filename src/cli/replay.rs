@@ -39,6 +39,9 @@ pub struct ReplayArgs {
     /// Scripts: run without a menu, only the escalation rules apply.
     #[arg(long)]
     no_menu: bool,
+    /// Draw anger against time with the threshold and the transfer (OUT.svg or OUT.png).
+    #[arg(long, value_name = "OUT")]
+    plot: Option<PathBuf>,
     /// The caller's channel in a recording: `mix`, or 0, 1, … (0 = left).
     #[arg(long, default_value = "mix", value_parser = parse_channel)]
     channel: ChannelPick,
@@ -75,8 +78,16 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
     match files.as_slice() {
         [single] if args.inputs.len() == 1 && single == &args.inputs[0] => {
             let log = replayer.run(single).map_err(Failure::input)?;
+            if let Some(out) = &args.plot {
+                let title = single.display().to_string();
+                replay::plot_anger(&log, config.policy.anger_threshold, &title, out)
+                    .map_err(Failure::input)?;
+            }
             print_call(&log, args.json)
         }
+        _ if args.plot.is_some() => Err(Failure::input(
+            "--plot draws one call: give a single recording",
+        )),
         _ => replay_many(&files, &replayer, args.json),
     }
 }

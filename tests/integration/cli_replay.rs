@@ -396,3 +396,41 @@ fn a_bad_channel_or_a_missing_model_is_a_usage_error() {
         .code(2)
         .stderr(contains("nowhere/anger.toml: cannot read"));
 }
+
+#[test]
+fn plot_draws_the_threshold_and_the_transfer_as_svg_or_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("angry.svg");
+    let png = dir.path().join("angry.png");
+    for out in [&svg, &png] {
+        voicegate_in(&repo_path("."))
+            .args([
+                "replay",
+                "fixtures/calls/angry_mid_call/call.flac",
+                "--plot",
+            ])
+            .arg(out)
+            .assert()
+            .success();
+    }
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg_text.contains("transfer threshold 80"),
+        "threshold legend"
+    );
+    assert!(
+        svg_text.contains("(anger)"),
+        "transfer legend with its reason"
+    );
+    assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+    voicegate_in(&repo_path("."))
+        .args([
+            "replay",
+            "fixtures/calls/angry_mid_call/call.flac",
+            "--plot",
+            "out.pdf",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("must end in .svg or .png"));
+}
