@@ -228,8 +228,16 @@ impl GatewayConfig {
         self.base_dir.join(&self.menu.file)
     }
 
+    /// The anger model's manifest. The built-in configuration also finds the
+    /// shipped `models/anger.toml` beside the executable, so it runs anywhere.
     pub fn anger_model_path(&self) -> PathBuf {
-        self.base_dir.join(&self.scoring.anger_model)
+        let configured = self.base_dir.join(&self.scoring.anger_model);
+        if self.is_embedded() && !configured.is_file() {
+            if let Some(shipped) = crate::paths::find_shipped("models/anger.toml") {
+                return shipped;
+            }
+        }
+        configured
     }
 
     pub fn prompts_dir(&self) -> PathBuf {

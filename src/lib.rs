@@ -11,4 +11,5 @@ pub mod config;
 pub mod engine;
 pub mod infer;
 pub mod menu;
+pub mod paths;
 pub mod replay;

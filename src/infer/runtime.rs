@@ -50,11 +50,7 @@ pub fn find_library() -> Result<PathBuf, InferError> {
             )))
         };
     }
-    let mut roots = vec![std::env::current_dir().unwrap_or_default()];
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
-    }
-    roots
+    crate::paths::search_roots()
         .iter()
         .find_map(|root| library_in_venv(&root.join(".venv")))
         .ok_or_else(|| {

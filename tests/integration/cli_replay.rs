@@ -434,3 +434,13 @@ fn plot_draws_the_threshold_and_the_transfer_as_svg_or_png() {
         .code(2)
         .stderr(contains("must end in .svg or .png"));
 }
+
+#[test]
+fn a_missing_onnx_runtime_library_names_the_fix() {
+    voicegate_in(&repo_path("."))
+        .env("VOICEGATE_ORT_LIB", "/nonexistent/libonnxruntime.so")
+        .args(["replay", "fixtures/calls/calm_caller/call.flac"])
+        .assert()
+        .code(2)
+        .stderr(contains("VOICEGATE_ORT_LIB=/nonexistent/libonnxruntime.so is not a file: point it at libonnxruntime.so or unset it"));
+}
