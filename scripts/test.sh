@@ -7,5 +7,8 @@ echo "test: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test: cargo clippy"
 cargo clippy --locked --all-targets --quiet -- -D warnings
+echo "test: benchmarks compile (run them with cargo bench)"
+cargo bench --locked --no-run --quiet
 echo "test: cargo test"
-cargo test --locked --all-targets
+# Unit tests, then the integration binary last, so the run ends on its count.
+cargo test --locked --lib --bins --tests
