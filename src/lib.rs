@@ -13,3 +13,4 @@ pub mod infer;
 pub mod menu;
 pub mod paths;
 pub mod replay;
+pub mod rtp;

@@ -1,0 +1,115 @@
+//! DTMF digits from RTP telephone-event payloads (RFC 4733 section 2.3).
+//! A key press is sent as several packets sharing one RTP timestamp, the last
+//! three with the E bit set; the digit is reported once, on the first packet
+//! seen, so the engine hears it without waiting for the key to be released.
+
+/// The sixteen DTMF events of RFC 4733 section 3.2, in event-code order.
+const EVENTS: [char; 16] = [
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#', 'A', 'B', 'C', 'D',
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelephoneEvent {
+    pub digit: char,
+    pub end: bool,
+    /// In timestamp units (RFC 4733 section 2.5.1.4).
+    pub duration: u16,
+}
+
+/// Parses a telephone-event payload; `None` for a short payload or a
+/// non-DTMF event (tones, flash), which voicegate ignores.
+pub fn parse_event(payload: &[u8]) -> Option<TelephoneEvent> {
+    let [event, flags, duration_hi, duration_lo, ..] = *payload else {
+        return None;
+    };
+    let digit = *EVENTS.get(usize::from(event))?;
+    Some(TelephoneEvent {
+        digit,
+        end: flags & 0x80 != 0,
+        duration: u16::from_be_bytes([duration_hi, duration_lo]),
+    })
+}
+
+/// Turns a stream of telephone-event packets into key presses.
+#[derive(Debug, Default)]
+pub struct DtmfDetector {
+    /// (SSRC, RTP timestamp) of the last event reported.
+    last: Option<(u32, u32)>,
+}
+
+impl DtmfDetector {
+    /// The digit if this packet starts a new key press.
+    pub fn push(&mut self, ssrc: u32, timestamp: u32, payload: &[u8]) -> Option<char> {
+        let event = parse_event(payload)?;
+        if self.last == Some((ssrc, timestamp)) {
+            return None;
+        }
+        self.last = Some((ssrc, timestamp));
+        Some(event.digit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(event: u8, end: bool, duration: u16) -> [u8; 4] {
+        let [hi, lo] = duration.to_be_bytes();
+        [event, if end { 0x8A } else { 0x0A }, hi, lo]
+    }
+
+    #[test]
+    fn events_map_to_keys() {
+        assert_eq!(
+            parse_event(&payload(0, false, 160)).map(|e| e.digit),
+            Some('0')
+        );
+        assert_eq!(
+            parse_event(&payload(10, false, 160)).map(|e| e.digit),
+            Some('*')
+        );
+        assert_eq!(
+            parse_event(&payload(11, true, 800)),
+            Some(TelephoneEvent {
+                digit: '#',
+                end: true,
+                duration: 800
+            })
+        );
+        assert_eq!(
+            parse_event(&payload(15, false, 0)).map(|e| e.digit),
+            Some('D')
+        );
+        assert_eq!(
+            parse_event(&payload(16, false, 0)),
+            None,
+            "flash is not a digit"
+        );
+        assert_eq!(parse_event(&[5, 0]), None, "short payload");
+    }
+
+    #[test]
+    fn one_press_in_many_packets_is_one_digit_and_a_repeat_is_another() {
+        let mut detector = DtmfDetector::default();
+        let press = |d: &mut DtmfDetector, ts: u32| -> Vec<char> {
+            let mut digits = Vec::new();
+            for (duration, end) in [
+                (160, false),
+                (320, false),
+                (480, false),
+                (640, true),
+                (640, true),
+                (640, true),
+            ] {
+                digits.extend(d.push(7, ts, &payload(1, end, duration)));
+            }
+            digits
+        };
+        assert_eq!(press(&mut detector, 1000), vec!['1']);
+        assert_eq!(
+            press(&mut detector, 2600),
+            vec!['1'],
+            "the same key pressed again has a new timestamp"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! RTP media for live calls: packet parsing, the jitter buffer and DTMF
+//! events (RFC 4733).
+//! Sockets and pacing live in the call driver; these parts are sans-IO.
+
+mod dtmf;
+mod jitter;
+mod packet;
+
+pub use dtmf::{parse_event, DtmfDetector, TelephoneEvent};
+pub use jitter::{JitterBuffer, JitterStats, Playout};
+pub use packet::{parse_rtp, RtpError, RtpPacket};
