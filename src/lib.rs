@@ -14,3 +14,4 @@ pub mod menu;
 pub mod paths;
 pub mod replay;
 pub mod rtp;
+pub mod sip;
