@@ -281,3 +281,26 @@ fn simulate_shows_the_escape_hatch_on_the_legacy_tree() {
         .success()
         .stdout(contains("final: transfer to agents (reason hop_limit"));
 }
+
+#[test]
+fn prompts_lists_every_prompt_the_menu_plays_with_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let menu = VALID.replace(
+        "prompt = \"welcome\"",
+        "prompt = \"welcome\"\ntext = \"Welcome to the test line.\"",
+    );
+    let path = write(dir.path(), "menu.toml", &menu);
+    voicegate_in(dir.path())
+        .args(["menu", "prompts"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(contains("welcome\tWelcome to the test line.\n"))
+        .stdout(contains(
+            "billing\tFor balance, press 1. Or just say what you need.\n",
+        ))
+        .stdout(contains("balance\tThis is the balance service.\n"))
+        .stdout(contains(
+            "invalid_option\tSorry, that is not one of the options.\n",
+        ));
+}
