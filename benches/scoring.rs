@@ -56,7 +56,7 @@ fn replay_speed(c: &mut Criterion) {
         menu: None,
         model: &model,
         pick: ChannelPick::Mix,
-        smoothing: 0.5,
+        smoothing: 0.7,
     };
     let path = repo("fixtures/calls/angry_mid_call/call.flac");
     let mut group = c.benchmark_group("replay");

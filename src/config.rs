@@ -97,7 +97,9 @@ impl Default for Scoring {
     fn default() -> Self {
         Scoring {
             anger_model: PathBuf::from("../models/anger.toml"),
-            smoothing: 0.5,
+            // 0.7 reacts within about 3 s of sustained anger; with 0.5 it took 5.5 s
+            // on the angry fixture, for one fewer happy false transfer in 14 calls.
+            smoothing: 0.7,
         }
     }
 }
