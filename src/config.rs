@@ -136,13 +136,11 @@ impl GatewayConfig {
 
     fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<GatewayConfig, ConfigError> {
         let mut config: GatewayConfig = toml::from_str(text).map_err(|error| {
-            let line = error
-                .span()
-                .map_or(1, |span| menu::line_of(text, span.start));
+            let (line, message) = crate::source::toml_problem(text, &error);
             ConfigError::Invalid {
                 path: path.to_path_buf(),
                 line,
-                message: error.message().trim().replace('\n', " "),
+                message,
             }
         })?;
         config.base_dir = base_dir;

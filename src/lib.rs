@@ -15,3 +15,4 @@ pub mod paths;
 pub mod replay;
 pub mod rtp;
 pub mod sip;
+pub mod source;

@@ -102,12 +102,13 @@ impl Manifest {
             path: path.to_path_buf(),
             source,
         })?;
-        let manifest: Manifest = toml::from_str(&text).map_err(|error| InferError::Manifest {
-            path: path.to_path_buf(),
-            line: error
-                .span()
-                .map_or(1, |span| crate::menu::line_of(&text, span.start)),
-            message: error.message().trim().replace('\n', " "),
+        let manifest: Manifest = toml::from_str(&text).map_err(|error| {
+            let (line, message) = crate::source::toml_problem(&text, &error);
+            InferError::Manifest {
+                path: path.to_path_buf(),
+                line,
+                message,
+            }
         })?;
         if let Some(message) = manifest.problem() {
             return Err(InferError::Manifest {

@@ -16,7 +16,7 @@ use std::fmt;
 pub use check::{check, CheckOptions, Problem, ProblemKind};
 pub use flatten::{deepest_action, flatten, FlattenReport};
 pub use outline::outline;
-pub use parse::{line_of, load_menu, parse_menu, MenuError};
+pub use parse::{load_menu, parse_menu, MenuError};
 pub use prompts::prompt_texts;
 pub use write::to_toml;
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Menu, MenuAction, MenuOption, Node, Target};
+use crate::source::{line_of, toml_problem};
 
 /// Why a menu file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +71,8 @@ pub fn parse_menu(text: &str, path: &Path) -> Result<Menu, MenuError> {
         message,
     };
     let raw: RawMenu = toml::from_str(text).map_err(|error| {
-        let line = error.span().map_or(1, |span| line_of(text, span.start));
-        invalid(line, error.message().trim().replace('\n', " "))
+        let (line, message) = toml_problem(text, &error);
+        invalid(line, message)
     })?;
     let entry_line = line_of(text, raw.entry.span().start);
     let mut nodes = Vec::with_capacity(raw.nodes.len());
@@ -139,14 +140,4 @@ fn build_option(raw: RawOption, line: usize) -> Result<MenuOption, String> {
 fn parse_key(text: &str) -> Result<char, String> {
     crate::engine::dtmf_key(text)
         .ok_or_else(|| format!("key {text:?} is not one DTMF key: use one of 0-9, *, #, A-D"))
-}
-
-/// 1-based line number of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }

@@ -43,12 +43,13 @@ pub fn load_expected(path: &Path) -> Result<Expected, ExpectError> {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|error| ExpectError::Invalid {
-        path: path.to_path_buf(),
-        line: error
-            .span()
-            .map_or(1, |span| crate::menu::line_of(&text, span.start)),
-        message: error.message().trim().replace('\n', " "),
+    toml::from_str(&text).map_err(|error| {
+        let (line, message) = crate::source::toml_problem(&text, &error);
+        ExpectError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
     })
 }
 

@@ -251,23 +251,23 @@ fn check_passes_on_the_shipped_fixtures() {
         .stdout(contains("differ").and(contains(", 0 differ, 0 unreadable")));
 }
 
+/// A fixture whose call says "refund" at 2 s, with the given expected.toml.
+fn refund_fixture(dir: &std::path::Path, name: &str, expected: &str) {
+    write(
+        dir,
+        &format!("calls/{name}/call.jsonl"),
+        "{\"t\":2,\"keyword\":\"refund\"}\n",
+    );
+    write(dir, &format!("calls/{name}/expected.toml"), expected);
+}
+
 #[test]
 fn check_exits_1_when_an_outcome_differs_and_says_how() {
     let dir = tempfile::tempdir().unwrap();
-    write(
+    refund_fixture(dir.path(), "calm", "transfer = false\n");
+    refund_fixture(
         dir.path(),
-        "calls/calm/call.jsonl",
-        "{\"t\":2,\"keyword\":\"refund\"}\n",
-    );
-    write(dir.path(), "calls/calm/expected.toml", "transfer = false\n");
-    write(
-        dir.path(),
-        "calls/late/call.jsonl",
-        "{\"t\":2,\"keyword\":\"refund\"}\n",
-    );
-    write(
-        dir.path(),
-        "calls/late/expected.toml",
+        "late",
         "transfer = true\nreason = \"anger\"\nafter_s = 5.0\n",
     );
     voicegate_in(dir.path())
@@ -286,12 +286,7 @@ fn check_exits_1_when_an_outcome_differs_and_says_how() {
 #[test]
 fn check_exits_2_on_an_unreadable_fixture() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "calls/bad/call.jsonl",
-        "{\"t\":2,\"keyword\":\"refund\"}\n",
-    );
-    write(dir.path(), "calls/bad/expected.toml", "transfer = maybe\n");
+    refund_fixture(dir.path(), "bad", "transfer = maybe\n");
     voicegate_in(dir.path())
         .args(["replay", "--no-menu", "--check", "calls"])
         .assert()
