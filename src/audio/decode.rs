@@ -57,8 +57,6 @@ pub struct Recording {
     resampler: Option<Resampler>,
     interleaved: Vec<f32>,
     finished: bool,
-    /// Packets skipped because they would not decode.
-    pub skipped_packets: usize,
 }
 
 impl Recording {
@@ -108,7 +106,6 @@ impl Recording {
             resampler: None,
             interleaved: Vec::new(),
             finished: false,
-            skipped_packets: 0,
         })
     }
 
@@ -143,7 +140,6 @@ impl Recording {
             Ok(buffer) => buffer,
             Err(SymphoniaError::DecodeError(message)) => {
                 // One bad packet costs 20-100 ms of audio, not the whole call.
-                self.skipped_packets += 1;
                 tracing::warn!(path = %self.path.display(), message, "skipped a packet that would not decode");
                 return Ok(None);
             }

@@ -128,11 +128,6 @@ impl Call {
         matches!(self.phase, Phase::Transferred | Phase::Ended)
     }
 
-    /// Choices made since the caller was last served.
-    pub fn hops(&self) -> u32 {
-        self.hops
-    }
-
     fn policy(&self) -> &Policy {
         &self.config.policy
     }
