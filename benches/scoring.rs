@@ -57,6 +57,7 @@ fn replay_speed(c: &mut Criterion) {
         model: &model,
         pick: ChannelPick::Mix,
         smoothing: 0.7,
+        prompt_lengths: Default::default(),
     };
     let path = repo("fixtures/calls/angry_mid_call/call.flac");
     let mut group = c.benchmark_group("replay");

@@ -118,12 +118,18 @@ fn recording_replay<'m>(
         Some(path) => Some(load_checked_menu(path, config)?),
         None => None,
     };
+    // Prompts take their real time when a menu runs, as on a live call.
+    let prompt_lengths = match &menu {
+        Some(_) => replay::prompt_lengths(&config.prompts_dir()),
+        None => Default::default(),
+    };
     Ok(RecordingReplay {
         config: config.engine_config(),
         menu,
         model,
         pick: args.channel,
         smoothing: config.scoring.smoothing,
+        prompt_lengths: Arc::new(prompt_lengths),
     })
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::driver::{CallerId, Logged, VirtualCall};
 use crate::audio::{
@@ -34,6 +35,8 @@ pub struct RecordingReplay<'a> {
     pub model: &'a WindowModel,
     pub pick: ChannelPick,
     pub smoothing: f32,
+    /// How long each prompt plays, so menu timers run as on a live call.
+    pub prompt_lengths: Arc<HashMap<String, Duration>>,
 }
 
 impl RecordingReplay<'_> {
@@ -51,7 +54,7 @@ impl RecordingReplay<'_> {
             self.config.clone(),
             self.menu.clone(),
             CallerId::default(),
-            Arc::new(HashMap::new()),
+            self.prompt_lengths.clone(),
         );
         let mut pending: Vec<Window> = Vec::new();
         let mut heard_any = false;
@@ -93,4 +96,31 @@ impl RecordingReplay<'_> {
         }
         Ok(())
     }
+}
+
+/// The playing time of every prompt file in `dir` (by file stem); files that
+/// will not decode are left out, and the menu check reports missing prompts.
+pub fn prompt_lengths(dir: &Path) -> HashMap<String, Duration> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return HashMap::new();
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter_map(|path| {
+            let name = path.file_stem()?.to_str()?.to_string();
+            Some((name, audio_length(&path)?))
+        })
+        .collect()
+}
+
+fn audio_length(path: &Path) -> Option<Duration> {
+    let mut recording = Recording::open(path, ChannelPick::Mix).ok()?;
+    let mut samples = 0usize;
+    while let Some(block) = recording.next_block().ok()? {
+        samples += block.len();
+    }
+    Some(Duration::from_secs_f64(
+        samples as f64 / f64::from(crate::audio::CALL_RATE),
+    ))
 }

@@ -38,9 +38,9 @@ pub fn summarize(log: &[Logged]) -> Summary {
     }
 }
 
-/// Seconds with millisecond precision, as JSON numbers.
+/// Seconds rounded to the millisecond (as the timeline shows them), as JSON numbers.
 fn seconds(at: Duration) -> Value {
-    json!(at.as_millis() as f64 / 1000.0)
+    json!((at.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
 /// Scores are shown to one decimal.

@@ -439,3 +439,29 @@ fn a_missing_onnx_runtime_library_names_the_fix() {
         .code(2)
         .stderr(contains("VOICEGATE_ORT_LIB=/nonexistent/libonnxruntime.so is not a file: point it at libonnxruntime.so or unset it"));
 }
+
+#[test]
+fn with_a_menu_prompts_take_their_real_length_before_the_no_input_timer() {
+    let output = voicegate_in(&repo_path("."))
+        .args([
+            "replay",
+            "--json",
+            "fixtures/calls/calm_caller/call.flac",
+            "--menu",
+            "sip-config/menus/main.toml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let prompts: Vec<f64> = json_lines(&output.stdout)
+        .iter()
+        .filter(|l| l["event"] == "prompt")
+        .map(|l| l["t"].as_f64().unwrap())
+        .collect();
+    // main.wav plays 14.419 s, then 8 s of silence from the caller re-prompts.
+    assert_eq!(prompts, vec![0.0, 22.419]);
+}
