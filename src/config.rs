@@ -198,13 +198,13 @@ impl GatewayConfig {
             ),
             (
                 "max_wait_s",
-                policy.max_wait_s.is_finite() && policy.max_wait_s > 0.0,
-                "must be a positive number of seconds",
+                seconds_ok(policy.max_wait_s),
+                "must be a number of seconds above 0, at most 86400",
             ),
             (
                 "no_input_s",
-                policy.no_input_s.is_finite() && policy.no_input_s > 0.0,
-                "must be a positive number of seconds",
+                seconds_ok(policy.no_input_s),
+                "must be a number of seconds above 0, at most 86400",
             ),
         ];
         for (key, ok, rule) in checks {
@@ -290,6 +290,11 @@ pub fn checked_menu(
             ),
         }),
     }
+}
+
+/// A policy duration the engine's clock can hold: above zero, at most a day.
+fn seconds_ok(seconds: f64) -> bool {
+    seconds > 0.0 && seconds <= 86_400.0
 }
 
 /// The line of `key` inside `[section]`, or of the section header, or 1.

@@ -56,6 +56,9 @@ struct RawStart {
     recent_calls: u32,
 }
 
+/// A day: no script needs more, and larger times would not fit the clock.
+const MAX_CALL_S: f64 = 86_400.0;
+
 pub fn load_script(path: &Path) -> Result<Script, ScriptError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Io {
         path: path.to_path_buf(),
@@ -87,6 +90,12 @@ pub fn parse_script(text: &str, path: &Path) -> Result<Script, ScriptError> {
         if !raw.t.is_finite() || raw.t < 0.0 {
             return Err(invalid(format!(
                 "t = {} is not a time: use seconds since the call started, 0 or more",
+                raw.t
+            )));
+        }
+        if raw.t > MAX_CALL_S {
+            return Err(invalid(format!(
+                "t = {:e} is past the longest call voicegate replays ({MAX_CALL_S} s)",
                 raw.t
             )));
         }

@@ -146,6 +146,10 @@ fn bad_scripts_name_the_line_and_exit_2() {
         "{\"t\":-1,\"dtmf\":\"1\"}\n",
         "call.jsonl:1: t = -1 is not a time",
     );
+    replay_fails_with(
+        "{\"t\":1e308,\"hangup\":true}\n",
+        "call.jsonl:1: t = 1e308 is past the longest call voicegate replays (86400 s)",
+    );
 }
 
 #[test]
@@ -195,6 +199,10 @@ fn bad_configurations_name_the_line_and_exit_2() {
     config_fails_with(
         "[policy]\nanger_threshold = 180\n",
         "gateway.toml:2: policy.anger_threshold must be within 0..=100",
+    );
+    config_fails_with(
+        "[policy]\nmax_wait_s = 1e308\n",
+        "gateway.toml:2: policy.max_wait_s must be a number of seconds above 0, at most 86400",
     );
     config_fails_with(
         "[routing]\nanger = \"angry-desk\"\n",

@@ -5,6 +5,7 @@ mod cli_menu;
 mod cli_replay;
 mod flatten_props;
 mod infer;
+mod parse_props;
 mod sip_torture;
 
 use std::path::PathBuf;
