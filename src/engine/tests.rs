@@ -367,3 +367,46 @@ fn without_a_menu_escalations_still_apply() {
         Some(Reason::Anger)
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn input() -> impl Strategy<Value = Input> {
+        prop_oneof![
+            prop::sample::select(vec!['0', '1', '2', '7', '#']).prop_map(Input::Dtmf),
+            prop::sample::select(vec!["人工", "agent", "billing", "balance", "hello", "投诉"])
+                .prop_map(keyword),
+            (0.0f32..=100.0).prop_map(|score| Input::Anger { score }),
+            Just(Input::PromptDone),
+            Just(Input::Tick),
+            Just(Input::HungUp),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of inputs: recording starts first, at most one
+        /// transfer, nothing after the call ends, deadlines never in the past.
+        #[test]
+        fn any_call_keeps_the_engine_contract(steps in prop::collection::vec((0u64..20_000, input()), 0..60), with_menu in any::<bool>()) {
+            let mut call = call_with(config(), with_menu);
+            let mut log = actions(&mut call);
+            prop_assert_eq!(log.first(), Some(&Action::StartRecording));
+            let mut now = Duration::ZERO;
+            for (millis, input) in steps {
+                now += Duration::from_millis(millis);
+                call.handle(now, input);
+                let new = actions(&mut call);
+                if log.contains(&Action::StopRecording) {
+                    prop_assert!(new.is_empty(), "acted after the call ended: {:?}", new);
+                }
+                log.extend(new);
+                if let Some(deadline) = call.next_deadline() {
+                    prop_assert!(deadline > now, "a deadline due at {:?} did not fire by {:?}", deadline, now);
+                }
+            }
+            let transfers = log.iter().filter(|a| matches!(a, Action::Transfer(_))).count();
+            prop_assert!(transfers <= 1, "{} transfers", transfers);
+        }
+    }
+}
