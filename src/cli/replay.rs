@@ -195,13 +195,9 @@ fn replay_many(files: &[PathBuf], replayer: &RecordingReplay, json: bool) -> Res
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let mut rows = Vec::with_capacity(files.len());
-    for file in files {
-        progress.set_message(file.display().to_string());
-        rows.push((file, replayer.run(file).map(|log| replay::summarize(&log))));
-        progress.inc(1);
-    }
+    let outcomes = replay_in_parallel(files, replayer, &progress);
     progress.finish_and_clear();
+    let rows: Vec<_> = files.iter().zip(outcomes).collect();
     let failed = rows.iter().filter(|(_, outcome)| outcome.is_err()).count();
     for (file, outcome) in &rows {
         match (outcome, json) {
@@ -224,6 +220,40 @@ fn replay_many(files: &[PathBuf], replayer: &RecordingReplay, json: bool) -> Res
             rows.len()
         ))),
     }
+}
+
+/// Replays files on every core (decoding and VAD run in parallel; the model
+/// session serialises inference), keeping the results in file order.
+fn replay_in_parallel(
+    files: &[PathBuf],
+    replayer: &RecordingReplay,
+    progress: &indicatif::ProgressBar,
+) -> Vec<Result<Summary, replay::RecordingError>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(file) = files.get(index) else { break };
+                progress.set_message(file.display().to_string());
+                let outcome = replayer.run(file).map(|log| replay::summarize(&log));
+                progress.inc(1);
+                if sender.send((index, outcome)).is_err() {
+                    break;
+                }
+            });
+        }
+    });
+    drop(sender);
+    let mut outcomes: Vec<_> = receiver.into_iter().collect();
+    outcomes.sort_by_key(|(index, _)| *index);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 fn table_row(file: &Path, summary: &Summary) -> String {
