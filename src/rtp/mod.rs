@@ -1,11 +1,13 @@
-//! RTP media for live calls: packet parsing, the jitter buffer and DTMF
-//! events (RFC 4733).
+//! RTP media for live calls: packet parsing and sending, the jitter buffer
+//! and DTMF events (RFC 4733).
 //! Sockets and pacing live in the call driver; these parts are sans-IO.
 
 mod dtmf;
 mod jitter;
 mod packet;
+mod sender;
 
 pub use dtmf::{parse_event, DtmfDetector, TelephoneEvent};
 pub use jitter::{JitterBuffer, JitterStats, Playout};
 pub use packet::{parse_rtp, RtpError, RtpPacket};
+pub use sender::{send_time, RtpSender, PACKET_TIME};

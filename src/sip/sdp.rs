@@ -104,7 +104,8 @@ pub fn negotiate(offer: &str) -> Result<Negotiated, SdpError> {
         .media_name
         .formats
         .iter()
-        .filter_map(|format| format.parse::<u8>().ok())
+        // RTP payload types are 7 bits (RFC 3550 section 5.1).
+        .filter_map(|format| format.parse::<u8>().ok().filter(|pt| *pt <= 127))
         .map(|pt| (pt, encoding(media, pt)))
         .collect();
     let (payload_type, codec) = formats
