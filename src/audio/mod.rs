@@ -3,11 +3,13 @@
 
 mod decode;
 pub mod g711;
+mod prompts;
 mod resample;
 mod vad;
 mod windows;
 
 pub use decode::{AudioError, ChannelPick, Recording};
+pub use prompts::{PromptError, PromptLibrary};
 pub use resample::{ResampleError, Resampler};
 pub use vad::{level_db, Vad, VadConfig};
 pub use windows::{Smoother, VoicedWindows, Window};

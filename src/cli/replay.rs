@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{ArgGroup, Args};
 
 use super::Failure;
-use crate::audio::ChannelPick;
+use crate::audio::{ChannelPick, PromptLibrary};
 use crate::config::{checked_menu, GatewayConfig};
 use crate::infer::WindowModel;
 use crate::menu::{self, Menu};
@@ -120,7 +120,15 @@ fn recording_replay<'m>(
     };
     // Prompts take their real time when a menu runs, as on a live call.
     let prompt_lengths = match &menu {
-        Some(_) => replay::prompt_lengths(&config.prompts_dir()),
+        Some(menu) => {
+            let names = menu::prompt_texts(menu)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect::<Vec<_>>();
+            PromptLibrary::load(&config.prompts_dir(), names.iter().map(String::as_str))
+                .map_err(Failure::input)?
+                .lengths()
+        }
         None => Default::default(),
     };
     Ok(RecordingReplay {

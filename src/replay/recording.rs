@@ -97,30 +97,3 @@ impl RecordingReplay<'_> {
         Ok(())
     }
 }
-
-/// The playing time of every prompt file in `dir` (by file stem); files that
-/// will not decode are left out, and the menu check reports missing prompts.
-pub fn prompt_lengths(dir: &Path) -> HashMap<String, Duration> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return HashMap::new();
-    };
-    entries
-        .flatten()
-        .map(|entry| entry.path())
-        .filter_map(|path| {
-            let name = path.file_stem()?.to_str()?.to_string();
-            Some((name, audio_length(&path)?))
-        })
-        .collect()
-}
-
-fn audio_length(path: &Path) -> Option<Duration> {
-    let mut recording = Recording::open(path, ChannelPick::Mix).ok()?;
-    let mut samples = 0usize;
-    while let Some(block) = recording.next_block().ok()? {
-        samples += block.len();
-    }
-    Some(Duration::from_secs_f64(
-        samples as f64 / f64::from(crate::audio::CALL_RATE),
-    ))
-}
