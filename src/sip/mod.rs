@@ -1,10 +1,17 @@
-//! SIP signalling for live calls. So far: strict message reading, responses
-//! and SDP offer/answer.
+//! SIP signalling for live calls: a strict message reader, responses,
+//! dialogs, UDP retransmission timers, SDP offer/answer, and the sans-IO
+//! user agent that answers, transfers and bridges calls.
 
+mod dialog;
+mod headers;
 mod message;
 mod response;
 mod sdp;
+mod timers;
+mod ua;
 
-pub use self::sdp::{answer, negotiate, Codec, Direction, Negotiated, SdpError};
+pub use self::sdp::{answer, negotiate, offer, Codec, Direction, Negotiated, SdpError};
+pub use dialog::{Peer, Transport};
 pub use message::{parse_message, Header, MessageError, SipMessage, StartLine};
 pub use response::{response, ResponseParts, SERVER};
+pub use ua::{AgentState, EndReason, ReferProgress, SipEvent, Transmit, UserAgent};

@@ -204,21 +204,47 @@ fn direction(session: &SessionDescription, media: &MediaDescription) -> Directio
 /// The answer for a negotiated offer: our address and port, the chosen codec,
 /// telephone-event with the offer's payload type, and the mirrored direction.
 pub fn answer(negotiated: &Negotiated, local: SocketAddr, session_id: u64, version: u64) -> String {
-    let family = if local.is_ipv4() { "IP4" } else { "IP6" };
-    let ip = local.ip();
-    let mut formats = vec![negotiated.payload_type.to_string()];
+    let mut formats = vec![negotiated.payload_type];
     let mut lines = vec![format!(
         "a=rtpmap:{} {}/8000",
         negotiated.payload_type,
         negotiated.codec.name()
     )];
     if let Some(event) = negotiated.telephone_event {
-        formats.push(event.to_string());
+        formats.push(event);
         lines.push(format!("a=rtpmap:{event} telephone-event/8000"));
         lines.push(format!("a=fmtp:{event} 0-15"));
     }
     lines.push(format!("a=ptime:{}", negotiated.ptime_ms));
     lines.push(format!("a={}", negotiated.direction.answer().attribute()));
+    session(local, session_id, version, &formats, &lines)
+}
+
+/// Our offer when voicegate calls out (an agent, for a bridged transfer):
+/// PCMU, PCMA and telephone-event 101, 20 ms, send and receive.
+pub fn offer(local: SocketAddr, session_id: u64) -> String {
+    let lines = [
+        "a=rtpmap:0 PCMU/8000",
+        "a=rtpmap:8 PCMA/8000",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-15",
+        "a=ptime:20",
+        "a=sendrecv",
+    ]
+    .map(String::from);
+    session(local, session_id, 1, &[0, 8, 101], &lines)
+}
+
+fn session(
+    local: SocketAddr,
+    session_id: u64,
+    version: u64,
+    formats: &[u8],
+    lines: &[String],
+) -> String {
+    let family = if local.is_ipv4() { "IP4" } else { "IP6" };
+    let ip = local.ip();
+    let formats: Vec<String> = formats.iter().map(u8::to_string).collect();
     format!(
         "v=0\r\no=voicegate {session_id} {version} IN {family} {ip}\r\ns=voicegate\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n{}\r\n",
         local.port(),

@@ -1,0 +1,346 @@
+use super::*;
+use crate::sip::dialog::Transport;
+
+const CALLER: &str = "127.0.0.1:5071";
+
+fn peer() -> Peer {
+    Peer {
+        addr: CALLER.parse().unwrap(),
+        transport: Transport::Udp,
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn invite(branch: &str, m_line: &str) -> String {
+    let sdp = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n{m_line}\r\na=rtpmap:101 telephone-event/8000\r\n");
+    format!(
+        "INVITE sip:800@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:+15550100123@127.0.0.1>;tag=c1\r\nTo: <sip:800@127.0.0.1>\r\nCall-ID: call-1\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn in_dialog(
+    method: &str,
+    branch: &str,
+    cseq: u32,
+    to_tag: &str,
+    extra: &str,
+    body: &str,
+) -> String {
+    format!(
+        "{method} sip:ivr@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch={branch}\r\nMax-Forwards: 70\r\nFrom: <sip:+15550100123@127.0.0.1>;tag=c1\r\nTo: <sip:800@127.0.0.1>;tag={to_tag}\r\nCall-ID: call-1\r\nCSeq: {cseq} {method}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn agent() -> UserAgent {
+    UserAgent::new("127.0.0.1:5060".parse().unwrap(), "ivr", Duration::ZERO)
+}
+
+fn sent(ua: &mut UserAgent) -> Vec<String> {
+    std::iter::from_fn(|| ua.poll_transmit())
+        .map(|t| String::from_utf8(t.bytes).unwrap())
+        .collect()
+}
+
+fn events(ua: &mut UserAgent) -> Vec<SipEvent> {
+    std::iter::from_fn(|| ua.poll_event()).collect()
+}
+
+fn status(message: &str) -> &str {
+    message.lines().next().unwrap()
+}
+
+fn to_tag(message: &str) -> String {
+    let reread = parse_message(message.as_bytes()).unwrap();
+    headers::tag(reread.header("to").unwrap())
+        .unwrap()
+        .to_string()
+}
+
+/// Runs an INVITE through to the 200 OK; returns voicegate's tag.
+fn answered_call(ua: &mut UserAgent) -> String {
+    ua.handle_datagram(
+        ms(0),
+        peer(),
+        invite("z9hG4bK1", "m=audio 6000 RTP/AVP 0 101").as_bytes(),
+    );
+    assert!(matches!(events(ua)[..], [SipEvent::Incoming { .. }]));
+    ua.accept(ms(10), "call-1", "127.0.0.1:20000".parse().unwrap());
+    let out = sent(ua);
+    let statuses: Vec<&str> = out.iter().map(|m| status(m)).collect();
+    assert_eq!(
+        statuses,
+        [
+            "SIP/2.0 100 Trying",
+            "SIP/2.0 180 Ringing",
+            "SIP/2.0 200 OK"
+        ]
+    );
+    assert!(out[2].contains("m=audio 20000 RTP/AVP 0 101"), "{}", out[2]);
+    assert_eq!(
+        events(ua),
+        [SipEvent::Answered {
+            call: "call-1".into()
+        }]
+    );
+    to_tag(&out[2])
+}
+
+#[test]
+fn an_invite_is_answered_and_the_200_is_resent_until_the_ack() {
+    let mut ua = agent();
+    let tag = answered_call(&mut ua);
+    ua.handle_timeout(ms(510));
+    assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
+    ua.handle_datagram(
+        ms(600),
+        peer(),
+        in_dialog("ACK", "z9hG4bK2", 1, &tag, "", "").as_bytes(),
+    );
+    ua.handle_timeout(ms(1600));
+    assert!(sent(&mut ua).is_empty(), "no resend after the ACK");
+}
+
+#[test]
+fn a_retransmitted_invite_gets_the_last_response_again() {
+    let mut ua = agent();
+    answered_call(&mut ua);
+    ua.handle_datagram(
+        ms(100),
+        peer(),
+        invite("z9hG4bK1", "m=audio 6000 RTP/AVP 0 101").as_bytes(),
+    );
+    let out = sent(&mut ua);
+    assert_eq!(out.len(), 1);
+    assert_eq!(status(&out[0]), "SIP/2.0 200 OK");
+    assert!(events(&mut ua).is_empty(), "not a second call");
+}
+
+#[test]
+fn cancel_while_ringing_gives_200_then_487() {
+    let mut ua = UserAgent::new(
+        "127.0.0.1:5060".parse().unwrap(),
+        "ivr",
+        Duration::from_secs(2),
+    );
+    ua.handle_datagram(
+        ms(0),
+        peer(),
+        invite("z9hG4bK1", "m=audio 6000 RTP/AVP 8").as_bytes(),
+    );
+    events(&mut ua);
+    ua.accept(ms(5), "call-1", "127.0.0.1:20000".parse().unwrap());
+    sent(&mut ua);
+    let cancel = "CANCEL sip:800@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK1\r\nMax-Forwards: 70\r\nFrom: <sip:+15550100123@127.0.0.1>;tag=c1\r\nTo: <sip:800@127.0.0.1>\r\nCall-ID: call-1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+    ua.handle_datagram(ms(500), peer(), cancel.as_bytes());
+    let out = sent(&mut ua);
+    let statuses: Vec<&str> = out.iter().map(|m| status(m)).collect();
+    assert_eq!(
+        statuses,
+        ["SIP/2.0 200 OK", "SIP/2.0 487 Request Terminated"]
+    );
+    assert_eq!(
+        events(&mut ua),
+        [SipEvent::Ended {
+            call: "call-1".into(),
+            how: EndReason::Cancelled
+        }]
+    );
+    ua.handle_timeout(ms(3000));
+    assert!(
+        sent(&mut ua).iter().all(|m| !m.starts_with("SIP/2.0 200")),
+        "never answered after CANCEL"
+    );
+}
+
+#[test]
+fn an_offer_without_g711_gets_488_with_a_warning() {
+    let mut ua = agent();
+    ua.handle_datagram(
+        ms(0),
+        peer(),
+        invite("z9hG4bK1", "m=audio 6000 RTP/AVP 18").as_bytes(),
+    );
+    let out = sent(&mut ua);
+    assert_eq!(status(&out[1]), "SIP/2.0 488 Not Acceptable Here");
+    assert!(
+        out[1].contains("Warning: 399 voicegate \"no common codec"),
+        "{}",
+        out[1]
+    );
+    assert!(matches!(
+        events(&mut ua)[..],
+        [SipEvent::Ended {
+            how: EndReason::Rejected(488),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn bye_ends_the_call_and_an_unknown_dialog_gets_481() {
+    let mut ua = agent();
+    let tag = answered_call(&mut ua);
+    ua.handle_datagram(
+        ms(900),
+        peer(),
+        in_dialog("BYE", "z9hG4bK9", 2, &tag, "", "").as_bytes(),
+    );
+    assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
+    assert_eq!(
+        events(&mut ua),
+        [SipEvent::Ended {
+            call: "call-1".into(),
+            how: EndReason::Caller
+        }]
+    );
+    ua.handle_datagram(
+        ms(950),
+        peer(),
+        in_dialog("BYE", "z9hG4bKa", 3, "nope", "", "").as_bytes(),
+    );
+    assert_eq!(
+        status(&sent(&mut ua)[0]),
+        "SIP/2.0 481 Call/Transaction Does Not Exist"
+    );
+}
+
+#[test]
+fn refer_then_notify_reports_the_transfer() {
+    let mut ua = agent();
+    let tag = answered_call(&mut ua);
+    ua.refer(ms(1000), "call-1", "sip:priority@127.0.0.1:5070");
+    let refer = sent(&mut ua).remove(0);
+    assert!(
+        refer.starts_with("REFER sip:caller@127.0.0.1:5071 SIP/2.0"),
+        "{refer}"
+    );
+    assert!(refer.contains("Refer-To: <sip:priority@127.0.0.1:5070>"));
+    let branch = headers::top_branch(&parse_message(refer.as_bytes()).unwrap())
+        .unwrap()
+        .to_string();
+    let accepted = format!("SIP/2.0 202 Accepted\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nFrom: <sip:800@127.0.0.1>;tag={tag}\r\nTo: <sip:+15550100123@127.0.0.1>;tag=c1\r\nCall-ID: call-1\r\nCSeq: 1 REFER\r\nContent-Length: 0\r\n\r\n");
+    ua.handle_datagram(ms(1100), peer(), accepted.as_bytes());
+    let notify = in_dialog(
+        "NOTIFY",
+        "z9hG4bKn",
+        2,
+        &tag,
+        "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag\r\n",
+        "SIP/2.0 200 OK\r\n",
+    );
+    ua.handle_datagram(ms(1200), peer(), notify.as_bytes());
+    assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
+    assert_eq!(
+        events(&mut ua),
+        [
+            SipEvent::Refer {
+                call: "call-1".into(),
+                progress: ReferProgress::Accepted
+            },
+            SipEvent::Refer {
+                call: "call-1".into(),
+                progress: ReferProgress::Completed(200)
+            },
+        ]
+    );
+}
+
+#[test]
+fn info_dtmf_reaches_the_call() {
+    let mut ua = agent();
+    let tag = answered_call(&mut ua);
+    let info = in_dialog(
+        "INFO",
+        "z9hG4bKi",
+        2,
+        &tag,
+        "Content-Type: application/dtmf-relay\r\n",
+        "Signal=0\r\nDuration=160\r\n",
+    );
+    ua.handle_datagram(ms(700), peer(), info.as_bytes());
+    assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
+    assert_eq!(
+        events(&mut ua),
+        [SipEvent::Dtmf {
+            call: "call-1".into(),
+            digit: '0'
+        }]
+    );
+}
+
+#[test]
+fn a_hold_reinvite_is_answered_and_reported() {
+    let mut ua = agent();
+    let tag = answered_call(&mut ua);
+    let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=sendonly\r\n";
+    let reinvite = in_dialog(
+        "INVITE",
+        "z9hG4bKr",
+        2,
+        &tag,
+        "Content-Type: application/sdp\r\n",
+        sdp,
+    );
+    ua.handle_datagram(ms(2000), peer(), reinvite.as_bytes());
+    let out = sent(&mut ua);
+    assert_eq!(status(&out[0]), "SIP/2.0 200 OK");
+    assert!(out[0].contains("a=recvonly"), "{}", out[0]);
+    match &events(&mut ua)[..] {
+        [SipEvent::MediaChanged { media, .. }] => assert!(media.on_hold()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_requests_get_400_naming_the_problem() {
+    let mut ua = agent();
+    let broken = "INVITE sip:800@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:800@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 99\r\n\r\nshort";
+    ua.handle_datagram(ms(0), peer(), broken.as_bytes());
+    let out = sent(&mut ua);
+    assert!(
+        out[0].starts_with("SIP/2.0 400 Bad Request ("),
+        "{}",
+        out[0]
+    );
+    assert!(out[0].contains("Call-ID: x\r\n"));
+    ua.handle_datagram(ms(0), peer(), b"\x00\x01garbage");
+    assert!(sent(&mut ua).is_empty(), "nothing to answer");
+}
+
+#[test]
+fn a_session_timer_without_refresh_ends_the_call() {
+    let mut ua = agent();
+    let text = invite("z9hG4bK1", "m=audio 6000 RTP/AVP 0").replace(
+        "Contact:",
+        "Session-Expires: 90\r\nSupported: timer\r\nContact:",
+    );
+    ua.handle_datagram(ms(0), peer(), text.as_bytes());
+    events(&mut ua);
+    ua.accept(ms(0), "call-1", "127.0.0.1:20000".parse().unwrap());
+    let ok = sent(&mut ua).pop().unwrap();
+    assert!(
+        ok.contains("Session-Expires: 90;refresher=uac") && ok.contains("Require: timer"),
+        "{ok}"
+    );
+    let tag = to_tag(&ok);
+    ua.handle_datagram(
+        ms(100),
+        peer(),
+        in_dialog("ACK", "z9hG4bK2", 1, &tag, "", "").as_bytes(),
+    );
+    events(&mut ua);
+    ua.handle_timeout(Duration::from_secs(91));
+    assert!(sent(&mut ua).iter().any(|m| m.starts_with("BYE ")));
+    assert!(matches!(
+        events(&mut ua)[..],
+        [SipEvent::Ended {
+            how: EndReason::SessionExpired,
+            ..
+        }]
+    ));
+}
