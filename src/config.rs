@@ -2,6 +2,7 @@
 //! menu to run. Unknown keys are errors; every error names file:line.
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,6 +50,12 @@ pub struct GatewayConfig {
     pub menu: MenuSettings,
     #[serde(default)]
     pub scoring: Scoring,
+    #[serde(default)]
+    pub sip: SipSettings,
+    #[serde(default)]
+    pub rtp: RtpSettings,
+    #[serde(default)]
+    pub transfer: TransferSettings,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -100,6 +107,75 @@ impl Default for Scoring {
             // 0.7 reacts within about 3 s of sustained anger; with 0.5 it took 5.5 s
             // on the angry fixture, for one fewer happy false transfer in 14 calls.
             smoothing: 0.7,
+        }
+    }
+}
+
+/// Where `voicegate serve` takes calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipSettings {
+    /// UDP and TCP address for SIP.
+    pub listen: SocketAddr,
+    /// The address put in Via, Contact and SDP when `listen` is a wildcard.
+    pub advertise: Option<IpAddr>,
+    /// The user part of our Contact URI.
+    pub user: String,
+    /// Seconds of 180 Ringing before the 200 OK.
+    pub ring_s: f64,
+}
+
+impl Default for SipSettings {
+    fn default() -> Self {
+        SipSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            advertise: None,
+            user: "ivr".into(),
+            ring_s: 0.0,
+        }
+    }
+}
+
+/// Media sockets of live calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtpSettings {
+    /// Local address RTP sockets bind to.
+    pub address: IpAddr,
+    /// Inclusive range of UDP ports; each call takes one even port.
+    pub ports: [u16; 2],
+    /// Seconds without a packet from the caller before hanging up.
+    pub inactivity_s: f64,
+    /// Packets the jitter buffer holds before playout.
+    pub jitter_packets: usize,
+}
+
+impl Default for RtpSettings {
+    fn default() -> Self {
+        RtpSettings {
+            address: IpAddr::from([127, 0, 0, 1]),
+            ports: [20000, 20999],
+            inactivity_s: 30.0,
+            jitter_packets: 3,
+        }
+    }
+}
+
+/// How a transfer is carried out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferSettings {
+    /// Played when no agent can be reached; the gateway then keeps trying.
+    pub sorry_prompt: String,
+    /// Seconds between attempts to reach an agent for a queued caller.
+    pub retry_s: f64,
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        TransferSettings {
+            sorry_prompt: "agents_busy".into(),
+            retry_s: 15.0,
         }
     }
 }
@@ -171,6 +247,35 @@ impl GatewayConfig {
                 "scoring",
                 "smoothing",
                 "scoring.smoothing must be in (0, 1]: the share of each new score".into(),
+            ));
+        }
+        let sip = &self.sip;
+        if !(sip.ring_s >= 0.0 && sip.ring_s <= 60.0) {
+            return Err(invalid(
+                "sip",
+                "ring_s",
+                "sip.ring_s must be between 0 and 60 seconds".into(),
+            ));
+        }
+        if sip.listen.ip().is_unspecified() && sip.advertise.is_none() {
+            return Err(invalid("sip", "listen", format!("sip.listen {} is a wildcard address: set sip.advertise to the IP address phones and trunks reach voicegate at", sip.listen)));
+        }
+        let [low, high] = self.rtp.ports;
+        if low > high || low == 0 {
+            return Err(invalid("rtp", "ports", format!("rtp.ports [{low}, {high}] is not a range: give [LOW, HIGH] with 0 < LOW <= HIGH")));
+        }
+        if !(self.rtp.inactivity_s > 0.0 && self.rtp.inactivity_s <= 3600.0) {
+            return Err(invalid(
+                "rtp",
+                "inactivity_s",
+                "rtp.inactivity_s must be above 0 and at most 3600 seconds".into(),
+            ));
+        }
+        if !(self.transfer.retry_s >= 1.0 && self.transfer.retry_s <= 3600.0) {
+            return Err(invalid(
+                "transfer",
+                "retry_s",
+                "transfer.retry_s must be between 1 and 3600 seconds".into(),
             ));
         }
         let policy = &self.policy;

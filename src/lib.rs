@@ -14,5 +14,6 @@ pub mod menu;
 pub mod paths;
 pub mod replay;
 pub mod rtp;
+pub mod serve;
 pub mod sip;
 pub mod source;

@@ -2,6 +2,7 @@
 
 mod menu;
 mod replay;
+mod serve;
 
 use std::fmt::Display;
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ enum Command {
     Menu(menu::MenuCommand),
     /// Run a scripted call through the call engine on a virtual clock.
     Replay(replay::ReplayArgs),
+    /// Answer live calls over SIP (UDP and TCP) and RTP, as configured in gateway.toml.
+    Serve(serve::ServeArgs),
 }
 
 /// A failure that ends the command, with its exit code.
@@ -57,6 +60,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Menu(command) => menu::run(command),
         Command::Replay(args) => replay::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

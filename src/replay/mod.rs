@@ -12,7 +12,7 @@ pub use driver::{CallerId, Logged, Step, VirtualCall};
 pub use expect::{differences, load_expected, ExpectError, Expected};
 pub use plot::{plot_anger, PlotError};
 pub use recording::{RecordingError, RecordingReplay};
-pub use report::{json_lines, summarize, summary_line, timeline, Summary};
+pub use report::{json_event, json_lines, summarize, summary_line, timeline, Summary};
 pub use script::{load_script, parse_script, Script, ScriptError};
 
 use std::collections::HashMap;

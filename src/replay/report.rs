@@ -55,7 +55,7 @@ pub fn json_lines(log: &[Logged], summary: &Summary) -> Vec<Value> {
     lines
 }
 
-fn json_event(entry: &Logged) -> Option<Value> {
+pub fn json_event(entry: &Logged) -> Option<Value> {
     let t = seconds(entry.at);
     let value = match &entry.step {
         Step::Heard(Input::Anger { score }) => {

@@ -1,0 +1,119 @@
+//! One RTP stream of a call (the caller's, or an agent's while bridged):
+//! its socket, where to send, the codec, and outgoing sequence numbering.
+
+use std::net::SocketAddr;
+
+use tokio::net::UdpSocket;
+
+use crate::audio::g711::{alaw_decode, alaw_encode, mulaw_decode, mulaw_encode, to_f32, to_i16};
+use crate::rtp::RtpSender;
+use crate::sip::{Codec, Negotiated};
+
+pub struct Leg {
+    pub socket: UdpSocket,
+    /// Where packets go: the SDP address until the peer's first packet, then
+    /// wherever its packets come from (symmetric RTP, RFC 4961), which gets
+    /// through NATs that rewrite the SDP's view.
+    pub remote: SocketAddr,
+    latched: bool,
+    pub codec: Codec,
+    pub payload_type: u8,
+    pub telephone_event: Option<u8>,
+    sender: RtpSender,
+}
+
+impl Leg {
+    pub fn new(socket: UdpSocket, media: &Negotiated) -> Leg {
+        Leg {
+            socket,
+            remote: media.remote,
+            latched: false,
+            codec: media.codec,
+            payload_type: media.payload_type,
+            telephone_event: media.telephone_event,
+            // RFC 3550 section 5.1: random SSRC, sequence and timestamp.
+            sender: RtpSender::new(
+                fastrand::u32(..),
+                media.payload_type,
+                fastrand::u16(..),
+                fastrand::u32(..),
+            )
+            .expect("negotiated payload types are 7-bit"),
+        }
+    }
+
+    /// A re-INVITE's new media: the SDP address again until packets say otherwise.
+    pub fn renegotiate(&mut self, media: &Negotiated) {
+        if media.remote.ip().is_unspecified() {
+            return; // RFC 2543 hold (c=0.0.0.0): keep the address for the resume
+        }
+        if media.remote != self.remote || media.payload_type != self.payload_type {
+            self.remote = media.remote;
+            self.latched = false;
+        }
+        if media.payload_type != self.payload_type {
+            self.sender = RtpSender::new(
+                fastrand::u32(..),
+                media.payload_type,
+                fastrand::u16(..),
+                fastrand::u32(..),
+            )
+            .expect("negotiated payload types are 7-bit");
+        }
+        self.codec = media.codec;
+        self.payload_type = media.payload_type;
+        self.telephone_event = media.telephone_event;
+    }
+
+    /// Notes where a packet came from.
+    pub fn heard_from(&mut self, source: SocketAddr) {
+        if !self.latched || source != self.remote {
+            self.remote = source;
+            self.latched = true;
+        }
+    }
+
+    /// Sends one frame of 8 kHz audio.
+    pub async fn send_frame(&mut self, samples: &[f32]) {
+        let payload = encode(self.codec, samples);
+        let packet = self.sender.packet(&payload);
+        if let Err(error) = self.socket.send_to(&packet, self.remote).await {
+            tracing::debug!(%error, remote = %self.remote, "RTP send failed");
+        }
+    }
+}
+
+pub fn encode(codec: Codec, samples: &[f32]) -> Vec<u8> {
+    let encode_one = match codec {
+        Codec::Pcmu => mulaw_encode,
+        Codec::Pcma => alaw_encode,
+    };
+    samples.iter().map(|s| encode_one(to_i16(*s))).collect()
+}
+
+pub fn decode(codec: Codec, payload: &[u8]) -> Vec<f32> {
+    let decode_one = match codec {
+        Codec::Pcmu => mulaw_decode,
+        Codec::Pcma => alaw_decode,
+    };
+    payload.iter().map(|b| to_f32(decode_one(*b))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_codecs_round_trip_within_their_step() {
+        let samples: Vec<f32> = (0..160).map(|i| ((i as f32) / 10.0).sin() * 0.5).collect();
+        for codec in [Codec::Pcmu, Codec::Pcma] {
+            let back = decode(codec, &encode(codec, &samples));
+            let worst = samples
+                .iter()
+                .zip(&back)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 0.02, "{codec:?}: {worst}");
+        }
+    }
+}

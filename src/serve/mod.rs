@@ -1,0 +1,172 @@
+//! `voicegate serve`: live calls over a SIP trunk. Thin drivers around the
+//! sans-IO parts: the signalling task runs the SIP user agent
+//! ([`crate::sip::UserAgent`]); each answered call is a task that runs the
+//! same front end and engine as replay on its RTP; one inference thread
+//! scores every call's windows in batches.
+
+mod call;
+mod media;
+mod ports;
+mod scorer;
+mod signalling;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::audio::{PromptError, PromptLibrary};
+use crate::config::{ConfigError, GatewayConfig, RtpSettings, TransferSettings};
+use crate::engine::EngineConfig;
+use crate::infer::{InferError, WindowModel};
+use crate::menu::{self, Menu};
+use crate::sip::UserAgent;
+
+pub use ports::PortPool;
+pub use signalling::framed_length;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{path}: {source}")]
+    Prompt { path: PathBuf, source: PromptError },
+    #[error(transparent)]
+    Model(#[from] InferError),
+    #[error("{config}: cannot listen for SIP on {transport} {addr}: {source} (stop whatever holds the port, or set sip.listen)")]
+    Listen {
+        config: PathBuf,
+        transport: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl ServeError {
+    /// Configuration and start-up problems are the user's to fix: exit 2.
+    pub fn is_input_error(&self) -> bool {
+        !matches!(self, ServeError::Runtime(_))
+    }
+}
+
+/// What every call shares: configuration, prompts, the scorer, the ports.
+pub struct Shared {
+    engine: Arc<EngineConfig>,
+    menu: Option<Arc<Menu>>,
+    prompts: PromptLibrary,
+    queues: HashMap<String, String>,
+    scorer: scorer::Scorer,
+    window: usize,
+    hop: usize,
+    smoothing: f32,
+    rtp: RtpSettings,
+    transfer: TransferSettings,
+    ports: PortPool,
+    output: Mutex<std::io::Stdout>,
+}
+
+impl Shared {
+    /// The Refer-To URI of a queue; routing and menus were checked against
+    /// `[queues]` at start-up, so every target the engine names has one.
+    fn queue_uri<'a>(&'a self, queue: &'a str) -> &'a str {
+        self.queues.get(queue).map_or(queue, String::as_str)
+    }
+
+    /// One JSON line on stdout (call events and summaries).
+    fn print(&self, line: &Value) {
+        if let Ok(mut out) = self.output.lock() {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
+/// Options of `voicegate serve` beyond the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Exit after this many calls have ended.
+    pub calls: Option<u64>,
+}
+
+/// Loads everything a call needs (failing early on any problem), binds the
+/// SIP sockets, and serves calls until Ctrl-C or `options.calls` calls.
+pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    let shared = Arc::new(load_shared(config)?);
+    runtime.block_on(async {
+        let listen = config.sip.listen;
+        let listen_error = |transport, source| ServeError::Listen {
+            config: config.source.clone(),
+            transport,
+            addr: listen,
+            source,
+        };
+        let udp = UdpSocket::bind(listen)
+            .await
+            .map_err(|e| listen_error("UDP", e))?;
+        let tcp = TcpListener::bind(listen)
+            .await
+            .map_err(|e| listen_error("TCP", e))?;
+        let advertised =
+            SocketAddr::new(config.sip.advertise.unwrap_or(listen.ip()), listen.port());
+        let ring = Duration::from_secs_f64(config.sip.ring_s);
+        let ua = UserAgent::new(advertised, &config.sip.user, ring);
+        eprintln!(
+            "voicegate: listening for SIP on udp and tcp {listen}; RTP on {} ports {}-{}",
+            config.rtp.address, config.rtp.ports[0], config.rtp.ports[1]
+        );
+        let signalling = signalling::Signalling::new(ua, udp, shared, options.calls);
+        signalling.listen_tcp(tcp);
+        signalling.run().await;
+        Ok(())
+    })
+}
+
+fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
+    let menu = config.load_menu()?;
+    let mut names: Vec<String> = menu::prompt_texts(&menu)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    names.push(config.transfer.sorry_prompt.clone());
+    let prompts_dir = config.prompts_dir();
+    let prompts =
+        PromptLibrary::load(&prompts_dir, names.iter().map(String::as_str)).map_err(|source| {
+            ServeError::Prompt {
+                path: config.source.clone(),
+                source,
+            }
+        })?;
+    let model = Arc::new(WindowModel::load(&config.anger_model_path())?);
+    let manifest = model.manifest();
+    let (window, hop) = (manifest.window_samples(), manifest.hop_samples());
+    let scorer = scorer::Scorer::start(model).map_err(ServeError::Runtime)?;
+    Ok(Shared {
+        engine: config.engine_config(),
+        menu: Some(menu),
+        prompts,
+        queues: config
+            .queues
+            .iter()
+            .map(|(name, queue)| (name.clone(), queue.uri.clone()))
+            .collect(),
+        scorer,
+        window,
+        hop,
+        smoothing: config.scoring.smoothing,
+        rtp: config.rtp.clone(),
+        transfer: config.transfer.clone(),
+        ports: PortPool::new(config.rtp.address, config.rtp.ports),
+        output: Mutex::new(std::io::stdout()),
+    })
+}

@@ -1,0 +1,84 @@
+//! Anger scoring for live calls off the async runtime: one inference thread
+//! takes windows from every call through a channel and runs them through
+//! the model in batches (whatever is queued, up to [`BATCH`]), so the
+//! runtime's workers never block on ONNX Runtime. The model's session runs
+//! one batch at a time anyway (it sits behind a mutex), so more threads
+//! would only queue on it; batching is what raises calls per core.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::infer::WindowModel;
+
+/// Windows per model run at most.
+const BATCH: usize = 16;
+
+/// One scored window, sent back to the call that asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// Where the window ends in the call's voiced audio.
+    pub audio_at: Duration,
+    /// Calibrated 0-100, before smoothing; `None` if the model failed.
+    pub score: Option<f32>,
+}
+
+struct Job {
+    samples: Vec<f32>,
+    audio_at: Duration,
+    reply: UnboundedSender<Scored>,
+}
+
+/// A handle calls use to have windows scored.
+#[derive(Clone)]
+pub struct Scorer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Scorer {
+    /// Starts the inference thread for `model`.
+    pub fn start(model: Arc<WindowModel>) -> std::io::Result<Scorer> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("voicegate-infer".into())
+            .spawn(move || run(&model, &queue))?;
+        Ok(Scorer { jobs })
+    }
+
+    /// Queues a window; its score arrives on `reply`, in submission order.
+    pub fn submit(&self, samples: Vec<f32>, audio_at: Duration, reply: UnboundedSender<Scored>) {
+        let job = Job {
+            samples,
+            audio_at,
+            reply,
+        };
+        if self.jobs.send(job).is_err() {
+            tracing::error!("the inference thread has stopped; a window went unscored");
+        }
+    }
+}
+
+fn run(model: &WindowModel, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter().take(BATCH - 1));
+        let windows: Vec<&[f32]> = batch.iter().map(|job| job.samples.as_slice()).collect();
+        let scores = match model.scores(&windows) {
+            Ok(scores) => scores.into_iter().map(Some).collect(),
+            Err(error) => {
+                tracing::error!(%error, "anger model run failed");
+                vec![None; batch.len()]
+            }
+        };
+        for (job, score) in batch.into_iter().zip(scores) {
+            // A call that ended meanwhile has dropped its receiver: nothing to do.
+            let _ = job.reply.send(Scored {
+                audio_at: job.audio_at,
+                score,
+            });
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The signalling task: SIP over UDP and TCP into the sans-IO user agent,
+//! its datagrams out, its events to the calls, the calls' commands back.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::time::{sleep_until, Instant};
+
+use super::call::{CallSetup, LiveCall, ToCall, ToSignalling};
+use super::Shared;
+use crate::sip::{
+    AgentState, EndReason, Negotiated, Peer, SipEvent, Transmit, Transport, UserAgent,
+};
+
+/// Largest SIP message over TCP voicegate reads (a UDP datagram is capped by its buffer).
+const MAX_MESSAGE: usize = 65_535;
+
+/// Calls between their INVITE and their answer.
+struct Offered {
+    caller: String,
+    dialed: String,
+    offer: Negotiated,
+    socket: UdpSocket,
+}
+
+enum Wake {
+    Udp(Vec<u8>, SocketAddr),
+    Tcp(TcpMessage),
+    Command(ToSignalling),
+    Timer,
+    Shutdown,
+}
+
+/// A framed message from a TCP connection, or the connection's end.
+pub enum TcpMessage {
+    Connected(SocketAddr, OwnedWriteHalf),
+    Message(SocketAddr, Vec<u8>),
+    Closed(SocketAddr),
+}
+
+pub struct Signalling {
+    ua: UserAgent,
+    udp: UdpSocket,
+    tcp_writers: HashMap<SocketAddr, OwnedWriteHalf>,
+    shared: Arc<Shared>,
+    start: Instant,
+    offered: HashMap<String, Offered>,
+    calls: HashMap<String, UnboundedSender<ToCall>>,
+    commands_tx: UnboundedSender<ToSignalling>,
+    commands: UnboundedReceiver<ToSignalling>,
+    tcp_tx: UnboundedSender<TcpMessage>,
+    tcp: UnboundedReceiver<TcpMessage>,
+    /// Stop after this many calls have ended (tests, load runs).
+    calls_left: Option<u64>,
+}
+
+impl Signalling {
+    pub fn new(
+        ua: UserAgent,
+        udp: UdpSocket,
+        shared: Arc<Shared>,
+        calls_left: Option<u64>,
+    ) -> Signalling {
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let (tcp_tx, tcp) = mpsc::unbounded_channel();
+        Signalling {
+            ua,
+            udp,
+            tcp_writers: HashMap::new(),
+            shared,
+            start: Instant::now(),
+            offered: HashMap::new(),
+            calls: HashMap::new(),
+            commands_tx,
+            commands,
+            tcp_tx,
+            tcp,
+            calls_left,
+        }
+    }
+
+    /// Accepts TCP connections; their messages come back through the loop.
+    pub fn listen_tcp(&self, listener: TcpListener) {
+        let messages = self.tcp_tx.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, peer)) = listener.accept().await {
+                let (reader, writer) = stream.into_split();
+                if messages.send(TcpMessage::Connected(peer, writer)).is_err() {
+                    return;
+                }
+                tokio::spawn(read_tcp(reader, peer, messages.clone()));
+            }
+        });
+    }
+
+    /// Runs until Ctrl-C, or until `calls_left` calls have ended.
+    pub async fn run(mut self) {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        loop {
+            let wake = self.wait(&mut buf).await;
+            let now = self.start.elapsed();
+            match wake {
+                Wake::Udp(bytes, from) => self.ua.handle_datagram(now, udp_peer(from), &bytes),
+                Wake::Tcp(TcpMessage::Message(from, bytes)) => {
+                    self.ua.handle_datagram(now, tcp_peer(from), &bytes)
+                }
+                Wake::Tcp(TcpMessage::Connected(from, writer)) => {
+                    self.tcp_writers.insert(from, writer);
+                }
+                Wake::Tcp(TcpMessage::Closed(from)) => {
+                    self.tcp_writers.remove(&from);
+                }
+                Wake::Command(command) => self.on_command(command).await,
+                Wake::Timer => self.ua.handle_timeout(now),
+                Wake::Shutdown => break,
+            }
+            self.flush().await;
+            self.dispatch_events().await;
+            self.flush().await;
+            if self.calls_left == Some(0) && self.calls.is_empty() && self.offered.is_empty() {
+                break;
+            }
+        }
+    }
+
+    async fn wait(&mut self, buf: &mut [u8]) -> Wake {
+        let timer = self.ua.next_timeout().map(|at| self.start + at);
+        tokio::select! {
+            received = self.udp.recv_from(buf) => match received {
+                Ok((n, from)) => Wake::Udp(buf[..n].to_vec(), from),
+                // ICMP port unreachable from an earlier send surfaces here on some systems.
+                Err(_) => Wake::Timer,
+            },
+            Some(message) = self.tcp.recv() => Wake::Tcp(message),
+            Some(command) = self.commands.recv() => Wake::Command(command),
+            _ = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => Wake::Timer,
+            _ = tokio::signal::ctrl_c() => Wake::Shutdown,
+        }
+    }
+
+    async fn on_command(&mut self, command: ToSignalling) {
+        let now = self.start.elapsed();
+        match command {
+            ToSignalling::Refer { call, target } => self.ua.refer(now, &call, &target),
+            ToSignalling::CallAgent {
+                call,
+                target,
+                local_media,
+            } => {
+                if !self.ua.call_agent(now, &call, &target, local_media) {
+                    tracing::warn!(%call, %target, "the queue URI names no IP address voicegate can call");
+                    self.tell(&call, ToCall::Agent(AgentState::Failed(0)));
+                }
+            }
+            ToSignalling::HangUp { call } => self.ua.hang_up(now, &call),
+            ToSignalling::HangUpAgent { call } => self.ua.hang_up_agent(now, &call),
+            ToSignalling::Finished { call } => {
+                self.calls.remove(&call);
+                self.count_ended();
+            }
+        }
+    }
+
+    fn count_ended(&mut self) {
+        if let Some(left) = self.calls_left.as_mut() {
+            *left = left.saturating_sub(1);
+        }
+    }
+
+    async fn dispatch_events(&mut self) {
+        while let Some(event) = self.ua.poll_event() {
+            match event {
+                SipEvent::Incoming {
+                    call,
+                    caller,
+                    dialed,
+                    offer,
+                } => self.on_incoming(call, caller, dialed, offer).await,
+                SipEvent::Answered { call } => self.on_answered(call),
+                SipEvent::MediaChanged { call, media } => self.tell(&call, ToCall::Media(media)),
+                SipEvent::Dtmf { call, digit } => self.tell(&call, ToCall::Dtmf(digit)),
+                SipEvent::Refer { call, progress } => self.tell(&call, ToCall::Refer(progress)),
+                SipEvent::Agent { call, state } => self.tell(&call, ToCall::Agent(state)),
+                SipEvent::Ended { call, how } => self.on_ended(call, how),
+            }
+        }
+    }
+
+    async fn on_incoming(
+        &mut self,
+        call: String,
+        caller: String,
+        dialed: String,
+        offer: Negotiated,
+    ) {
+        let now = self.start.elapsed();
+        match self
+            .shared
+            .ports
+            .bind()
+            .await
+            .and_then(|s| Ok((s.local_addr()?, s)))
+        {
+            Ok((local, socket)) => {
+                tracing::info!(%call, %caller, %dialed, codec = offer.codec.name(), "incoming call");
+                self.offered.insert(
+                    call.clone(),
+                    Offered {
+                        caller,
+                        dialed,
+                        offer,
+                        socket,
+                    },
+                );
+                self.ua.accept(now, &call, local);
+            }
+            Err(error) => {
+                tracing::warn!(%call, %error, "refusing a call: no RTP port");
+                self.ua.reject(now, &call, 503, "Service Unavailable");
+            }
+        }
+    }
+
+    fn on_answered(&mut self, call: String) {
+        let Some(offered) = self.offered.remove(&call) else {
+            return;
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.calls.insert(call.clone(), tx);
+        let setup = CallSetup {
+            id: call,
+            caller: offered.caller,
+            dialed: offered.dialed,
+            media: offered.offer,
+            socket: offered.socket,
+        };
+        let live = LiveCall::new(setup, self.shared.clone(), self.commands_tx.clone(), rx);
+        tokio::spawn(live.run());
+    }
+
+    fn on_ended(&mut self, call: String, how: EndReason) {
+        if let Some(tx) = self.calls.get(&call) {
+            let _ = tx.send(ToCall::Ended(how));
+            return; // the call prints its own summary and says Finished
+        }
+        // Never answered: refused, cancelled or hung up while ringing.
+        let offered = self.offered.remove(&call);
+        let caller = offered.as_ref().map_or("", |o| o.caller.as_str());
+        tracing::info!(%call, %caller, ended = how.as_str(), "call ended before the answer");
+        self.shared.print(&serde_json::json!({
+            "event": "call",
+            "call_id": call,
+            "caller": caller,
+            "duration": 0.0,
+            "hops": 0,
+            "max_anger": null,
+            "transfer": null,
+            "ended": how.as_str(),
+        }));
+        self.count_ended();
+    }
+
+    fn tell(&self, call: &str, message: ToCall) {
+        if let Some(tx) = self.calls.get(call) {
+            let _ = tx.send(message);
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(Transmit { peer, bytes }) = self.ua.poll_transmit() {
+            let sent = match peer.transport {
+                Transport::Udp => self.udp.send_to(&bytes, peer.addr).await.map(|_| ()),
+                Transport::Tcp => self.send_tcp(peer.addr, &bytes).await,
+            };
+            if let Err(error) = sent {
+                tracing::debug!(%error, to = %peer.addr, "SIP send failed");
+            }
+        }
+    }
+
+    async fn send_tcp(&mut self, to: SocketAddr, bytes: &[u8]) -> std::io::Result<()> {
+        if !self.tcp_writers.contains_key(&to) {
+            let stream = TcpStream::connect(to).await?;
+            let (reader, writer) = stream.into_split();
+            tokio::spawn(read_tcp(reader, to, self.tcp_tx.clone()));
+            self.tcp_writers.insert(to, writer);
+        }
+        let writer = self.tcp_writers.get_mut(&to).expect("inserted above");
+        writer.write_all(bytes).await
+    }
+}
+
+fn udp_peer(addr: SocketAddr) -> Peer {
+    Peer {
+        addr,
+        transport: Transport::Udp,
+    }
+}
+
+fn tcp_peer(addr: SocketAddr) -> Peer {
+    Peer {
+        addr,
+        transport: Transport::Tcp,
+    }
+}
+
+/// Frames SIP messages on a TCP stream by their Content-Length (RFC 3261
+/// section 18.3) and hands each to the signalling loop.
+async fn read_tcp(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    peer: SocketAddr,
+    messages: UnboundedSender<TcpMessage>,
+) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+        }
+        while let Some(length) = framed_length(&pending) {
+            let message: Vec<u8> = pending.drain(..length).collect();
+            if messages.send(TcpMessage::Message(peer, message)).is_err() {
+                return;
+            }
+        }
+        if pending.len() > MAX_MESSAGE {
+            tracing::warn!(%peer, "SIP over TCP: message too large or unframed; closing");
+            break;
+        }
+    }
+    let _ = messages.send(TcpMessage::Closed(peer));
+}
+
+/// The length of the first complete message in `bytes`, if there is one.
+/// Leading CRLFs (keep-alives) count as a message of their own.
+pub fn framed_length(bytes: &[u8]) -> Option<usize> {
+    let blank = bytes
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
+    if blank > 0 {
+        return Some(blank);
+    }
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let body = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            let name = name.trim().to_ascii_lowercase();
+            (name == "content-length" || name == "l").then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    (bytes.len() >= end + body).then_some(end + body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::framed_length;
+
+    #[test]
+    fn tcp_messages_are_framed_by_content_length() {
+        let two = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 3\r\n\r\nabcBYE sip:a SIP/2.0\r\nl: 0\r\n\r\n";
+        let first = framed_length(two).unwrap();
+        assert_eq!(&two[first - 3..first], b"abc");
+        assert_eq!(framed_length(&two[first..]), Some(two.len() - first));
+        assert_eq!(
+            framed_length(b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 9\r\n\r\nabc"),
+            None
+        );
+        assert_eq!(framed_length(b"\r\n\r\nINVITE"), Some(4));
+    }
+}
