@@ -231,7 +231,7 @@ impl UserAgent {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return; // keep-alive (RFC 5626 section 4.4.1)
         }
-        match parse_message(bytes) {
+        match parse_message(bytes).and_then(complete_request) {
             Ok(message) => match &message.start {
                 StartLine::Request { method, .. } => {
                     let method = method.clone();
@@ -1119,6 +1119,32 @@ impl UserAgent {
     }
 }
 
+/// A request must carry the headers that identify its transaction and
+/// dialog (RFC 3261 section 8.1.1), with a CSeq naming its own method.
+fn complete_request(message: SipMessage) -> Result<SipMessage, MessageError> {
+    let StartLine::Request { method, .. } = &message.start else {
+        return Ok(message);
+    };
+    for name in ["via", "from", "to", "call-id", "cseq"] {
+        if message
+            .header(name)
+            .is_none_or(|value| value.trim().is_empty())
+        {
+            return Err(MessageError::Malformed(format!("missing {name} header")));
+        }
+    }
+    let cseq_method = message
+        .header("cseq")
+        .and_then(|cseq| cseq.split_whitespace().nth(1))
+        .unwrap_or_default();
+    if !cseq_method.eq_ignore_ascii_case(method) {
+        return Err(MessageError::Malformed(format!(
+            "CSeq method {cseq_method:?} is not the request's {method}"
+        )));
+    }
+    Ok(message)
+}
+
 /// Require option tags voicegate lacks (RFC 3261 section 8.2.2.3), for a 420.
 fn unsupported_extensions(request: &SipMessage) -> Option<String> {
     let unsupported: Vec<&str> = request
@@ -1154,7 +1180,8 @@ fn info_digit(info: &SipMessage) -> Option<char> {
 
 /// A 400 (or 505) for a request the strict reader refused, built from the
 /// raw headers it needs (RFC 3261 section 8.2.6); `None` for a broken
-/// response or bytes that are not a request at all.
+/// response, bytes that are not a request at all, or headers too broken to
+/// copy into a valid response.
 fn refusal(bytes: &[u8], error: &MessageError) -> Option<Vec<u8>> {
     let text = String::from_utf8_lossy(bytes);
     let head = text.split("\r\n\r\n").next().unwrap_or_default();
@@ -1187,7 +1214,10 @@ fn refusal(bytes: &[u8], error: &MessageError) -> Option<Vec<u8>> {
         }
     }
     out.push_str("Content-Length: 0\r\n\r\n");
-    Some(out.into_bytes())
+    // A response built from broken headers would be refused in turn: drop it.
+    parse_message(out.as_bytes())
+        .is_ok()
+        .then(|| out.into_bytes())
 }
 
 #[cfg(test)]

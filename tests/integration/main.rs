@@ -3,6 +3,7 @@
 
 mod cli_menu;
 mod cli_replay;
+mod cli_serve;
 mod flatten_props;
 mod infer;
 mod parse_props;

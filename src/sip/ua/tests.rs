@@ -344,3 +344,46 @@ fn a_session_timer_without_refresh_ends_the_call() {
         }]
     ));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Feeds one message into a user agent with a call in progress and runs
+    /// its timers: it must not panic, and whatever it sends must be a
+    /// well-formed SIP message by our own strict reader.
+    fn survives(bytes: &[u8]) {
+        let mut ua = agent();
+        let tag = answered_call(&mut ua);
+        let _ = tag;
+        ua.handle_datagram(ms(1000), peer(), bytes);
+        for second in 2..40 {
+            ua.handle_timeout(Duration::from_secs(second));
+        }
+        for message in std::iter::from_fn(|| ua.poll_transmit()) {
+            parse_message(&message.bytes).expect("everything voicegate sends parses");
+        }
+        events(&mut ua);
+    }
+
+    proptest! {
+        #[test]
+        fn random_datagrams_never_break_the_user_agent(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            survives(&bytes);
+        }
+
+        #[test]
+        fn mutated_requests_never_break_the_user_agent(which in 0usize..4, index in 0usize..700, byte in any::<u8>()) {
+            let messages = [
+                invite("z9hG4bK7", "m=audio 6000 RTP/AVP 0 101"),
+                in_dialog("BYE", "z9hG4bK8", 2, "x", "", ""),
+                in_dialog("INFO", "z9hG4bK9", 2, "x", "Content-Type: application/dtmf-relay\r\n", "Signal=5\r\n"),
+                in_dialog("NOTIFY", "z9hG4bKa", 3, "x", "Event: refer\r\nContent-Type: message/sipfrag\r\n", "SIP/2.0 200 OK\r\n"),
+            ];
+            let mut bytes = messages[which].clone().into_bytes();
+            let index = index % bytes.len();
+            bytes[index] = byte;
+            survives(&bytes);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `voicegate serve` start-up failures as an operator meets them: one line
+//! naming the file and the fix, exit code 2, nothing left running.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use super::{repo_path, voicegate_in, write};
+
+/// A gateway.toml using the repository's menu, prompts and model, with `extra` prepended.
+fn config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let sample = std::fs::read_to_string(repo_path("sip-config/gateway.toml")).unwrap();
+    let sip_config = repo_path("sip-config");
+    let text = sample
+        .replace(
+            "file = \"menus/main.toml\"",
+            &format!("file = {:?}", sip_config.join("menus/main.toml")),
+        )
+        .replace(
+            "prompts = \"prompts\"",
+            &format!("prompts = {:?}", sip_config.join("prompts")),
+        )
+        .replace(
+            "anger_model = \"../models/anger.toml\"",
+            &format!("anger_model = {:?}", repo_path("models/anger.toml")),
+        );
+    write(dir, "gateway.toml", &format!("{extra}{text}"))
+}
+
+fn with_listen(dir: &std::path::Path, listen: &str) -> std::path::PathBuf {
+    let path = config(dir, "");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "listen = \"127.0.0.1:5060\"",
+        &format!("listen = \"{listen}\""),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_sip_port_in_use_is_a_one_line_error_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().to_string();
+    let path = with_listen(dir.path(), &taken);
+    voicegate_in(dir.path())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(contains(format!("cannot listen for SIP on UDP {taken}")))
+        .stderr(contains("set sip.listen"))
+        .stderr(contains("gateway.toml"));
+}
+
+#[test]
+fn a_missing_prompt_stops_start_up_naming_the_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_listen(dir.path(), "127.0.0.1:0");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "sorry_prompt = \"agents_busy\"",
+        "sorry_prompt = \"no_such_prompt\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    voicegate_in(dir.path())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(contains("no audio file for prompt \"no_such_prompt\""))
+        .stderr(predicate::str::contains("\n").count(1));
+}
+
+#[test]
+fn a_wildcard_listen_address_needs_an_advertised_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_listen(dir.path(), "0.0.0.0:5060");
+    voicegate_in(dir.path())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(contains("gateway.toml:"))
+        .stderr(contains("set sip.advertise"));
+}
+
+#[test]
+fn a_reversed_rtp_port_range_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_listen(dir.path(), "127.0.0.1:0");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("ports = [20000, 20999]", "ports = [20999, 20000]");
+    std::fs::write(&path, &text).unwrap();
+    let line = text.lines().position(|l| l.starts_with("ports =")).unwrap() + 1;
+    voicegate_in(dir.path())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(contains(format!(
+            "gateway.toml:{line}: rtp.ports [20999, 20000] is not a range"
+        )));
+}
