@@ -123,6 +123,25 @@ pub struct SipSettings {
     pub user: String,
     /// Seconds of 180 Ringing before the 200 OK.
     pub ring_s: f64,
+    /// Register with a trunk or registrar (optional).
+    pub register: Option<RegisterSettings>,
+}
+
+/// `[sip.register]`: keep voicegate registered so the trunk sends it calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterSettings {
+    /// The registrar's SIP URI, e.g. `sip:trunk.example.com` or `sip:192.0.2.5:5060`.
+    pub registrar: String,
+    pub user: String,
+    pub password: String,
+    /// Seconds to ask for.
+    #[serde(default = "default_register_expires")]
+    pub expires: u32,
+}
+
+fn default_register_expires() -> u32 {
+    3600
 }
 
 impl Default for SipSettings {
@@ -132,6 +151,7 @@ impl Default for SipSettings {
             advertise: None,
             user: "ivr".into(),
             ring_s: 0.0,
+            register: None,
         }
     }
 }
@@ -259,6 +279,25 @@ impl GatewayConfig {
         }
         if sip.listen.ip().is_unspecified() && sip.advertise.is_none() {
             return Err(invalid("sip", "listen", format!("sip.listen {} is a wildcard address: set sip.advertise to the IP address phones and trunks reach voicegate at", sip.listen)));
+        }
+        if let Some(register) = &sip.register {
+            if !register.registrar.starts_with("sip:") || register.registrar.len() <= 4 {
+                return Err(invalid(
+                    "sip.register",
+                    "registrar",
+                    format!(
+                        "sip.register.registrar {:?} is not a SIP URI: write it as sip:HOST[:PORT]",
+                        register.registrar
+                    ),
+                ));
+            }
+            if !(60..=86_400).contains(&register.expires) {
+                return Err(invalid(
+                    "sip.register",
+                    "expires",
+                    "sip.register.expires must be between 60 and 86400 seconds".into(),
+                ));
+            }
         }
         let [low, high] = self.rtp.ports;
         if low > high || low == 0 {

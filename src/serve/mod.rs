@@ -21,11 +21,11 @@ use serde_json::Value;
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::audio::{PromptError, PromptLibrary};
-use crate::config::{ConfigError, GatewayConfig, RtpSettings, TransferSettings};
+use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings, TransferSettings};
 use crate::engine::EngineConfig;
 use crate::infer::{InferError, WindowModel};
 use crate::menu::{self, Menu};
-use crate::sip::UserAgent;
+use crate::sip::{Registration, UserAgent};
 
 pub use ports::PortPool;
 pub use signalling::framed_length;
@@ -45,6 +45,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{config}: sip.register.registrar {registrar}: cannot resolve its address (check the host name, or give an IP address)")]
+    Registrar { config: PathBuf, registrar: String },
     #[error("cannot start: {0}")]
     Runtime(std::io::Error),
 }
@@ -120,7 +122,10 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         let advertised =
             SocketAddr::new(config.sip.advertise.unwrap_or(listen.ip()), listen.port());
         let ring = Duration::from_secs_f64(config.sip.ring_s);
-        let ua = UserAgent::new(advertised, &config.sip.user, ring);
+        let mut ua = UserAgent::new(advertised, &config.sip.user, ring);
+        if let Some(register) = &config.sip.register {
+            ua.register(Duration::ZERO, registration(config, register).await?);
+        }
         eprintln!(
             "voicegate: listening for SIP on udp and tcp {listen}; RTP on {} ports {}-{}",
             config.rtp.address, config.rtp.ports[0], config.rtp.ports[1]
@@ -129,6 +134,38 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         signalling.listen_tcp(tcp);
         signalling.run().await;
         Ok(())
+    })
+}
+
+/// Resolves the registrar's host (the one place serve may use DNS).
+async fn registration(
+    config: &GatewayConfig,
+    register: &RegisterSettings,
+) -> Result<Registration, ServeError> {
+    let host_port = register.registrar.trim_start_matches("sip:");
+    let host_port = host_port.split([';', '?']).next().unwrap_or(host_port);
+    let host_port = host_port
+        .rsplit_once('@')
+        .map_or(host_port, |(_, host)| host);
+    let with_port = if host_port.contains(':') && !host_port.ends_with(']') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:5060")
+    };
+    let addr = tokio::net::lookup_host(&with_port)
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| ServeError::Registrar {
+            config: config.source.clone(),
+            registrar: register.registrar.clone(),
+        })?;
+    Ok(Registration {
+        registrar: register.registrar.clone(),
+        addr,
+        user: register.user.clone(),
+        password: register.password.clone(),
+        expires: register.expires,
     })
 }
 

@@ -187,6 +187,16 @@ impl Signalling {
                 SipEvent::Refer { call, progress } => self.tell(&call, ToCall::Refer(progress)),
                 SipEvent::Agent { call, state } => self.tell(&call, ToCall::Agent(state)),
                 SipEvent::Ended { call, how } => self.on_ended(call, how),
+                SipEvent::Registration {
+                    registered: true,
+                    detail,
+                } => tracing::info!("{detail}"),
+                SipEvent::Registration {
+                    registered: false,
+                    detail,
+                } => {
+                    tracing::warn!("registration failed: {detail}; retrying in 60 s")
+                }
             }
         }
     }

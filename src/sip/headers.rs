@@ -84,6 +84,17 @@ pub fn all_values(message: &SipMessage, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every value of a header whose values contain commas themselves
+/// (WWW-Authenticate): one per header line.
+pub fn all_values_raw(message: &SipMessage, name: &str) -> Vec<String> {
+    message
+        .headers
+        .iter()
+        .filter(|h| h.name == name)
+        .map(|h| h.value.clone())
+        .collect()
+}
+
 /// Splits a comma-joined header value, ignoring commas inside <> and quotes.
 fn split_commas(value: &str) -> Vec<String> {
     let mut parts = Vec::new();

@@ -3,6 +3,7 @@
 //! user agent that answers, transfers and bridges calls.
 
 mod dialog;
+mod digest;
 mod headers;
 mod message;
 mod response;
@@ -14,4 +15,4 @@ pub use self::sdp::{answer, negotiate, offer, Codec, Direction, Negotiated, SdpE
 pub use dialog::{Peer, Transport};
 pub use message::{parse_message, Header, MessageError, SipMessage, StartLine};
 pub use response::{response, ResponseParts, SERVER};
-pub use ua::{AgentState, EndReason, ReferProgress, SipEvent, Transmit, UserAgent};
+pub use ua::{AgentState, EndReason, ReferProgress, Registration, SipEvent, Transmit, UserAgent};

@@ -387,3 +387,129 @@ mod properties {
         }
     }
 }
+
+mod registration {
+    use super::*;
+
+    fn settings() -> Registration {
+        Registration {
+            registrar: "sip:127.0.0.1:5090".into(),
+            addr: "127.0.0.1:5090".parse().unwrap(),
+            user: "1001".into(),
+            password: "secret".into(),
+            expires: 600,
+        }
+    }
+
+    /// A response from the registrar to `request`, with `extra` headers.
+    fn answer(request: &str, status: &str, extra: &str) -> String {
+        let request = parse_message(request.as_bytes()).unwrap();
+        let copy = |name| request.header(name).unwrap().to_string();
+        format!(
+            "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=reg\r\nCall-ID: {}\r\nCSeq: {}\r\n{extra}Content-Length: 0\r\n\r\n",
+            copy("via"),
+            copy("from"),
+            copy("to"),
+            copy("call-id"),
+            copy("cseq")
+        )
+    }
+
+    fn registrar() -> Peer {
+        Peer {
+            addr: "127.0.0.1:5090".parse().unwrap(),
+            transport: Transport::Udp,
+        }
+    }
+
+    const CHALLENGE: &str =
+        "WWW-Authenticate: Digest realm=\"trunk\", nonce=\"abc\", qop=\"auth\", algorithm=MD5\r\n";
+
+    #[test]
+    fn a_challenge_is_answered_and_the_registration_refreshed() {
+        let mut ua = agent();
+        ua.register(ms(0), settings());
+        let first = sent(&mut ua).remove(0);
+        assert!(
+            first.starts_with("REGISTER sip:127.0.0.1:5090 SIP/2.0\r\n"),
+            "{first}"
+        );
+        assert!(first.contains("Expires: 600") && !first.contains("Authorization"));
+        ua.handle_datagram(
+            ms(50),
+            registrar(),
+            answer(&first, "401 Unauthorized", CHALLENGE).as_bytes(),
+        );
+        let second = sent(&mut ua).remove(0);
+        assert!(second.contains("CSeq: 2 REGISTER"), "{second}");
+        let auth = parse_message(second.as_bytes())
+            .unwrap()
+            .header("authorization")
+            .unwrap()
+            .to_string();
+        assert!(auth.starts_with("Digest username=\"1001\", realm=\"trunk\", nonce=\"abc\", uri=\"sip:127.0.0.1:5090\""), "{auth}");
+        ua.handle_datagram(
+            ms(100),
+            registrar(),
+            answer(
+                &second,
+                "200 OK",
+                "Contact: <sip:1001@127.0.0.1:5060>;expires=120\r\n",
+            )
+            .as_bytes(),
+        );
+        assert_eq!(
+            events(&mut ua),
+            [SipEvent::Registration {
+                registered: true,
+                detail: "registered as 1001 with sip:127.0.0.1:5090 for 120 s".into()
+            }]
+        );
+        ua.handle_timeout(ms(95_000));
+        assert!(
+            sent(&mut ua).iter().all(|m| !m.starts_with("REGISTER")),
+            "not yet"
+        );
+        ua.handle_timeout(ms(96_100));
+        assert!(
+            sent(&mut ua).iter().any(|m| m.starts_with("REGISTER")),
+            "refreshed at 80 % of 120 s"
+        );
+    }
+
+    #[test]
+    fn the_same_nonce_twice_means_wrong_credentials() {
+        let mut ua = agent();
+        ua.register(ms(0), settings());
+        let first = sent(&mut ua).remove(0);
+        ua.handle_datagram(
+            ms(50),
+            registrar(),
+            answer(&first, "401 Unauthorized", CHALLENGE).as_bytes(),
+        );
+        let second = sent(&mut ua).remove(0);
+        ua.handle_datagram(
+            ms(100),
+            registrar(),
+            answer(&second, "401 Unauthorized", CHALLENGE).as_bytes(),
+        );
+        match &events(&mut ua)[..] {
+            [SipEvent::Registration {
+                registered: false,
+                detail,
+            }] => {
+                assert!(
+                    detail.contains("refused the credentials of 1001"),
+                    "{detail}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(sent(&mut ua).is_empty(), "no third try at once");
+        ua.handle_timeout(ms(60_200));
+        assert!(
+            sent(&mut ua).iter().any(|m| m.starts_with("REGISTER")),
+            "retried after 60 s"
+        );
+    }
+}
