@@ -1298,9 +1298,9 @@ fn complete_request(message: SipMessage) -> Result<SipMessage, MessageError> {
         return Ok(message);
     };
     for name in ["via", "from", "to", "call-id", "cseq"] {
-        if message
+        if !message
             .header(name)
-            .is_none_or(|value| value.trim().is_empty())
+            .is_some_and(|value| !value.trim().is_empty())
         {
             return Err(MessageError::Malformed(format!("missing {name} header")));
         }
