@@ -451,13 +451,7 @@ impl LiveCall {
             return;
         };
         let target = uri.clone();
-        match self
-            .shared
-            .ports
-            .bind()
-            .await
-            .and_then(|s| Ok((s.local_addr()?, s)))
-        {
+        match self.shared.ports.bind().await {
             Ok((local_media, socket)) => {
                 self.handoff = Handoff::Calling(Some(socket));
                 self.signal(ToSignalling::CallAgent {

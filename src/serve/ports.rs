@@ -31,12 +31,13 @@ impl PortPool {
         (self.high.saturating_sub(self.low)) / 2 + 1
     }
 
-    /// Binds the next free even port; an error when every port is taken.
-    pub async fn bind(&self) -> io::Result<UdpSocket> {
+    /// Binds the next free even port, with its address; an error when every
+    /// port is taken.
+    pub async fn bind(&self) -> io::Result<(SocketAddr, UdpSocket)> {
         for _ in 0..self.even_ports() {
             let port = self.take_port();
             match UdpSocket::bind(SocketAddr::new(self.address, port)).await {
-                Ok(socket) => return Ok(socket),
+                Ok(socket) => return Ok((socket.local_addr()?, socket)),
                 Err(error) if error.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(error) => return Err(error),
             }
@@ -71,16 +72,10 @@ mod tests {
         let pool = PortPool::new("127.0.0.1".parse().unwrap(), [23401, 23405]);
         let first = pool.bind().await.unwrap();
         let second = pool.bind().await.unwrap();
-        let ports = [
-            first.local_addr().unwrap().port(),
-            second.local_addr().unwrap().port(),
-        ];
+        let ports = [first.0.port(), second.0.port()];
         assert_eq!(ports, [23402, 23404]);
         assert!(pool.bind().await.is_err(), "both even ports are held");
         drop(first);
-        assert_eq!(
-            pool.bind().await.unwrap().local_addr().unwrap().port(),
-            23402
-        );
+        assert_eq!(pool.bind().await.unwrap().0.port(), 23402);
     }
 }

@@ -209,13 +209,7 @@ impl Signalling {
         offer: Negotiated,
     ) {
         let now = self.start.elapsed();
-        match self
-            .shared
-            .ports
-            .bind()
-            .await
-            .and_then(|s| Ok((s.local_addr()?, s)))
-        {
+        match self.shared.ports.bind().await {
             Ok((local, socket)) => {
                 tracing::info!(%call, %caller, %dialed, codec = offer.codec.name(), "incoming call");
                 self.offered.insert(

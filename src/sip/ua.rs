@@ -652,23 +652,39 @@ impl UserAgent {
         let (invite, peer, tag) = (leg.invite.clone(), leg.peer, leg.local_tag.clone());
         let mut extra = self.dialog_headers(&invite);
         extra.push(("Content-Type", "application/sdp".to_string()));
-        extra.extend(self.session_timer(now, call, &invite));
+        self.send_ok_with_sdp(now, call, &invite, peer, &tag, extra, &body);
+        self.events.push_back(SipEvent::Answered {
+            call: call.to_string(),
+        });
+    }
+
+    /// The 200 with our SDP answer to an INVITE or re-INVITE, resent until
+    /// the ACK (RFC 3261 section 13.3.1.4).
+    #[allow(clippy::too_many_arguments)]
+    fn send_ok_with_sdp(
+        &mut self,
+        now: Duration,
+        call: &str,
+        request: &SipMessage,
+        peer: Peer,
+        tag: &str,
+        mut extra: Vec<(&'static str, String)>,
+        body: &str,
+    ) {
+        extra.extend(self.session_timer(now, call, request));
         let bytes = self.respond(
             now,
-            &invite,
+            request,
             peer,
             200,
             "OK",
-            Some(&tag),
+            Some(tag),
             extra,
             body.as_bytes(),
         );
         if let Some(leg) = self.calls.get_mut(call) {
             leg.unacked = Some(Retransmit::new(bytes, now, peer.transport.reliable()));
         }
-        self.events.push_back(SipEvent::Answered {
-            call: call.to_string(),
-        });
     }
 
     /// Session-Expires for a 2xx when the caller asked for a session timer
@@ -888,20 +904,7 @@ impl UserAgent {
         let tag = leg.local_tag.clone();
         let mut extra = self.dialog_headers(request);
         extra.push(("Content-Type", "application/sdp".to_string()));
-        extra.extend(self.session_timer(now, &call, request));
-        let bytes = self.respond(
-            now,
-            request,
-            peer,
-            200,
-            "OK",
-            Some(&tag),
-            extra,
-            body.as_bytes(),
-        );
-        if let Some(leg) = self.calls.get_mut(&call) {
-            leg.unacked = Some(Retransmit::new(bytes, now, peer.transport.reliable()));
-        }
+        self.send_ok_with_sdp(now, &call, request, peer, &tag, extra, &body);
         if let Some(media) = offer {
             self.events
                 .push_back(SipEvent::MediaChanged { call, media });
