@@ -10,13 +10,14 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::dialog::{new_branch, random_token, Dialog, Outgoing, Peer, Transport, ALLOW};
-use super::digest::{self, Challenge};
+use super::dialog::{new_branch, random_token, Dialog, Outgoing, Peer, ALLOW};
 use super::headers;
 use super::message::{parse_message, MessageError, SipMessage, StartLine};
 use super::response::{response, ResponseParts};
 use super::sdp::{self, Negotiated};
 use super::timers::{Retransmit, GIVE_UP};
+use register::Registering;
+pub use register::Registration;
 
 /// Option tags voicegate supports (RFC 3261 section 8.2.2.3).
 const SUPPORTED: &str = "timer";
@@ -73,35 +74,6 @@ pub enum SipEvent {
         registered: bool,
         detail: String,
     },
-}
-
-/// Registering voicegate's address with a trunk or registrar (RFC 3261
-/// section 10.2), so calls to `user` reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registration {
-    /// The registrar's URI (the REGISTER's Request-URI).
-    pub registrar: String,
-    /// Where REGISTER goes (the registrar's resolved address).
-    pub addr: SocketAddr,
-    pub user: String,
-    pub password: String,
-    /// Seconds asked for; the registrar may grant fewer.
-    pub expires: u32,
-}
-
-/// Seconds before retrying a failed registration.
-const REGISTER_RETRY: Duration = Duration::from_secs(60);
-
-#[derive(Debug)]
-struct Registering {
-    settings: Registration,
-    dialog: Dialog,
-    next_at: Option<Duration>,
-    /// The challenge to answer, and whether it came from a proxy (407).
-    challenge: Option<(Challenge, bool)>,
-    /// The nonce last answered: the same one again means the password is wrong.
-    answered_nonce: Option<String>,
-    nonce_count: u32,
 }
 
 /// How a REFER went (RFC 3515 section 2.4).
@@ -249,121 +221,6 @@ impl UserAgent {
             events: VecDeque::new(),
             registration: None,
         }
-    }
-
-    /// Starts registering, and keeps the registration fresh.
-    pub fn register(&mut self, now: Duration, settings: Registration) {
-        let host = settings
-            .registrar
-            .split_once(':')
-            .map_or("", |(_, host)| host);
-        let aor = format!("<sip:{}@{host}>", settings.user);
-        let dialog = Dialog {
-            call_id: format!("{}@voicegate", random_token()),
-            local: format!("{aor};tag={}", random_token()),
-            remote: aor,
-            remote_target: settings.registrar.clone(),
-            route_set: Vec::new(),
-            local_cseq: 0,
-            peer: Peer {
-                addr: settings.addr,
-                transport: Transport::Udp,
-            },
-            contact: format!("sip:{}@{}", settings.user, self.local),
-        };
-        self.registration = Some(Registering {
-            settings,
-            dialog,
-            next_at: None,
-            challenge: None,
-            answered_nonce: None,
-            nonce_count: 0,
-        });
-        self.send_register(now);
-    }
-
-    fn send_register(&mut self, now: Duration) {
-        let local = self.local;
-        let Some(registering) = self.registration.as_mut() else {
-            return;
-        };
-        registering.next_at = None;
-        let settings = &registering.settings;
-        let mut extra = vec![("Expires", settings.expires.to_string())];
-        if let Some((challenge, proxy)) = &registering.challenge {
-            registering.nonce_count += 1;
-            let answer = digest::Answer {
-                user: &settings.user,
-                password: &settings.password,
-                method: "REGISTER",
-                uri: &settings.registrar,
-                cnonce: &random_token(),
-                nonce_count: registering.nonce_count,
-            };
-            let name = if *proxy {
-                "Proxy-Authorization"
-            } else {
-                "Authorization"
-            };
-            extra.push((name, digest::authorization(challenge, &answer)));
-        }
-        let request = registering.dialog.request("REGISTER", local, &extra, b"");
-        let peer = registering.dialog.peer;
-        self.start_client(now, "", ClientKind::Register, peer, request);
-    }
-
-    fn on_register_response(&mut self, now: Duration, code: u16, response: Option<&SipMessage>) {
-        let Some(registering) = self.registration.as_mut() else {
-            return;
-        };
-        let outcome = match (code, response) {
-            (200..=299, Some(response)) => {
-                let granted = granted_expires(response).unwrap_or(registering.settings.expires);
-                // Refresh well before the registration lapses.
-                let refresh = Duration::from_secs(u64::from(granted))
-                    .mul_f64(0.8)
-                    .max(Duration::from_secs(5));
-                registering.next_at = Some(now + refresh);
-                registering.answered_nonce = None;
-                Ok(format!(
-                    "registered as {} with {} for {granted} s",
-                    registering.settings.user, registering.settings.registrar
-                ))
-            }
-            (401 | 407, Some(response)) => {
-                let header = if code == 407 {
-                    "proxy-authenticate"
-                } else {
-                    "www-authenticate"
-                };
-                let offers = headers::all_values_raw(response, header);
-                match digest::best_challenge(offers.iter().map(String::as_str)) {
-                    Ok(challenge) if registering.answered_nonce.as_deref() == Some(&challenge.nonce) && !challenge.stale => {
-                        Err(format!("{} refused the credentials of {}: check sip.register.user and password", registering.settings.registrar, registering.settings.user))
-                    }
-                    Ok(challenge) => {
-                        registering.answered_nonce = Some(challenge.nonce.clone());
-                        registering.nonce_count = 0;
-                        registering.challenge = Some((challenge, code == 407));
-                        return self.send_register(now);
-                    }
-                    Err(error) => Err(format!("{}: {error}", registering.settings.registrar)),
-                }
-            }
-            (code, _) => Err(format!(
-                "{} answered REGISTER with {code}",
-                registering.settings.registrar
-            )),
-        };
-        if outcome.is_err() {
-            registering.next_at = Some(now + REGISTER_RETRY);
-        }
-        let (registered, detail) = match outcome {
-            Ok(detail) => (true, detail),
-            Err(detail) => (false, detail),
-        };
-        self.events
-            .push_back(SipEvent::Registration { registered, detail });
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -1284,16 +1141,6 @@ impl UserAgent {
     }
 }
 
-/// The registration time a 2xx to REGISTER grants: the Contact's expires
-/// parameter, else the Expires header (RFC 3261 section 10.2.4).
-fn granted_expires(response: &SipMessage) -> Option<u32> {
-    let from_contact = response
-        .header("contact")
-        .and_then(|contact| headers::param(contact, "expires"))
-        .and_then(|value| value.parse().ok());
-    from_contact.or_else(|| response.header("expires")?.trim().parse().ok())
-}
-
 /// A request must carry the headers that identify its transaction and
 /// dialog (RFC 3261 section 8.1.1), with a CSeq naming its own method.
 fn complete_request(message: SipMessage) -> Result<SipMessage, MessageError> {
@@ -1395,5 +1242,6 @@ fn refusal(bytes: &[u8], error: &MessageError) -> Option<Vec<u8>> {
         .then(|| out.into_bytes())
 }
 
+mod register;
 #[cfg(test)]
 mod tests;
