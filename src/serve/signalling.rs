@@ -187,6 +187,15 @@ impl Signalling {
                 SipEvent::Refer { call, progress } => self.tell(&call, ToCall::Refer(progress)),
                 SipEvent::Agent { call, state } => self.tell(&call, ToCall::Agent(state)),
                 SipEvent::Ended { call, how } => self.on_ended(call, how),
+                SipEvent::Refused {
+                    call,
+                    caller,
+                    dialed,
+                    code,
+                } => {
+                    tracing::info!(%call, code, "refused an INVITE");
+                    self.unanswered(&call, &caller, &dialed, "rejected")
+                }
                 SipEvent::Registration {
                     registered: true,
                     detail,
@@ -252,19 +261,28 @@ impl Signalling {
             let _ = tx.send(ToCall::Ended(how));
             return; // the call prints its own summary and says Finished
         }
-        // Never answered: refused, cancelled or hung up while ringing.
-        let offered = self.offered.remove(&call);
-        let caller = offered.as_ref().map_or("", |o| o.caller.as_str());
-        tracing::info!(%call, %caller, ended = how.as_str(), "call ended before the answer");
+        // Never answered: cancelled or hung up while ringing.
+        let (caller, dialed) = self
+            .offered
+            .remove(&call)
+            .map(|o| (o.caller, o.dialed))
+            .unwrap_or_default();
+        self.unanswered(&call, &caller, &dialed, how.as_str());
+    }
+
+    /// The summary line of a call that ended before the answer.
+    fn unanswered(&mut self, call: &str, caller: &str, dialed: &str, ended: &str) {
+        tracing::info!(%call, %caller, ended, "call ended before the answer");
         self.shared.print(&serde_json::json!({
             "event": "call",
             "call_id": call,
             "caller": caller,
+            "dialed": dialed,
             "duration": 0.0,
             "hops": 0,
             "max_anger": null,
             "transfer": null,
-            "ended": how.as_str(),
+            "ended": ended,
         }));
         self.count_ended();
     }

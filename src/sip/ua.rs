@@ -69,6 +69,13 @@ pub enum SipEvent {
         call: String,
         how: EndReason,
     },
+    /// An INVITE refused before it became a call (no usable offer).
+    Refused {
+        call: String,
+        caller: String,
+        dialed: String,
+        code: u16,
+    },
     /// A registration succeeded (`registered`) or failed, and why.
     Registration {
         registered: bool,
@@ -664,6 +671,13 @@ impl UserAgent {
             return self.final_to_invite(now, &invite, peer, 420, "Bad Extension", extra);
         }
         self.respond(now, &invite, peer, 100, "Trying", None, Vec::new(), b"");
+        let caller = headers::user(headers::uri(invite.header("from").unwrap_or_default()))
+            .unwrap_or("anonymous")
+            .to_string();
+        let dialed = match &invite.start {
+            StartLine::Request { uri, .. } => headers::user(uri).unwrap_or("ivr").to_string(),
+            StartLine::Response { .. } => String::new(),
+        };
         let offer = if headers::has_sdp(&invite) {
             sdp::negotiate(&String::from_utf8_lossy(&invite.body)).map_err(|e| e.to_string())
         } else {
@@ -682,21 +696,16 @@ impl UserAgent {
                     "Not Acceptable Here",
                     vec![("Warning", warning)],
                 );
-                return self.events.push_back(SipEvent::Ended {
+                return self.events.push_back(SipEvent::Refused {
                     call,
-                    how: EndReason::Rejected(488),
+                    caller,
+                    dialed,
+                    code: 488,
                 });
             }
         };
         let local_tag = random_token();
         let dialog = Dialog::for_uas(&invite, &local_tag, peer, &self.contact);
-        let caller = headers::user(headers::uri(invite.header("from").unwrap_or_default()))
-            .unwrap_or("anonymous")
-            .to_string();
-        let dialed = match &invite.start {
-            StartLine::Request { uri, .. } => headers::user(uri).unwrap_or("ivr").to_string(),
-            StartLine::Response { .. } => String::new(),
-        };
         self.calls.insert(
             call.clone(),
             InboundCall {

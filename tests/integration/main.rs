@@ -8,6 +8,7 @@ mod flatten_props;
 mod infer;
 mod parse_props;
 mod sip_torture;
+mod sipp;
 
 use std::path::PathBuf;
 

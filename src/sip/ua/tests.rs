@@ -174,10 +174,7 @@ fn an_offer_without_g711_gets_488_with_a_warning() {
     );
     assert!(matches!(
         events(&mut ua)[..],
-        [SipEvent::Ended {
-            how: EndReason::Rejected(488),
-            ..
-        }]
+        [SipEvent::Refused { code: 488, .. }]
     ));
 }
 

@@ -1,0 +1,764 @@
+//! Interoperability with SIPp: `voicegate serve` takes real SIP calls over
+//! UDP from SIPp (the caller, tests/sipp/caller_*.xml), hears RTP that SIPp
+//! replays from pcaps written here (pcap.rs: a recording through voicegate's
+//! own decoder as PCMU, DTMF as RFC 4733 events), and transfers with REFER,
+//! or bridges to a SIPp agent (tests/sipp/agent_uas.xml) when the caller
+//! refuses the REFER. Each test asserts SIPp's verdict (exit 0: every message
+//! came as the scenario expects) and what serve reports on stdout.
+//!
+//! Needs `sipp` on PATH (`scripts/setup_sipp.sh`); without it the tests fail
+//! and say so. Raw sockets for pcap play need root, as in CI. Everything is
+//! on 127.0.0.1; each test has its own ports (harness::Ports), and every
+//! process is killed by its PID when the test ends, however it ends.
+
+mod harness;
+mod pcap;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rtp_rs::RtpReader;
+use serde_json::Value;
+use voicegate::audio::g711::mulaw_decode;
+
+use crate::repo_path;
+use harness::{
+    regex_literal, scenario, sip_exchange, sipp_binary, Arrival, Gateway, Ports, RtpSink, Sipp,
+};
+use pcap::{decode_presses, read_pcap, CallerMedia, Press, PT_PCMU};
+
+/// Longest a caller scenario may run here (SIPp's own -timeout is 60 s).
+const CALLER_LIMIT: Duration = Duration::from_secs(90);
+/// How long serve has to print the call line once the caller is done.
+const CALL_LINE_LIMIT: Duration = Duration::from_secs(10);
+
+/// The one call line, checked for what every call line has.
+fn the_call(gateway: &Gateway) -> Value {
+    let call = gateway.wait_call(CALL_LINE_LIMIT);
+    let context = || format!("call line {call}\n{}", gateway.report());
+    assert!(
+        call["call_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{}",
+        context()
+    );
+    assert!(
+        call["caller"]
+            .as_str()
+            .is_some_and(|c| c.contains("15550100123")),
+        "the caller is +15550100123 (From of the INVITE): {}",
+        context()
+    );
+    assert!(
+        call["duration"].as_f64().is_some_and(|d| d >= 0.0),
+        "{}",
+        context()
+    );
+    call
+}
+
+fn fail(message: &str, call: &Value, gateway: &Gateway) -> ! {
+    panic!("{message}\ncall line: {call}\n{}", gateway.report())
+}
+
+/// The per-step events of `call` (each with its call_id), for assertions.
+fn steps(gateway: &Gateway, call: &Value) -> Vec<Value> {
+    gateway.events_of(call["call_id"].as_str().unwrap())
+}
+
+fn digits(steps: &[Value]) -> String {
+    steps
+        .iter()
+        .filter(|e| e["event"] == "dtmf")
+        .filter_map(|e| e["digit"].as_str())
+        .collect()
+}
+
+/// μ-law bytes as linear samples.
+fn samples_of(payload: &[u8]) -> Vec<i16> {
+    payload.iter().map(|&b| mulaw_decode(b)).collect()
+}
+
+/// Caller scenarios that expect a REFER: the queue URI as a regexp.
+fn refer_to(ports: Ports, queue_user: &str) -> String {
+    regex_literal(&ports.queue_uri(queue_user))
+}
+
+#[test]
+fn sipp_angry_caller_is_referred_for_anger() {
+    sipp_binary();
+    let ports = Ports::block(0);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("angry_mid_call.pcap");
+    // Calm to 14.15 s, then anger (RAVDESS actor 13), 31 s in all.
+    let media = CallerMedia::recording(&repo_path("fixtures/calls/angry_mid_call/call.flac"));
+    media.write_pcap(&pcap).unwrap();
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let xml = scenario(
+        dir.path(),
+        "caller_referred.xml",
+        &[
+            ("PCAP", pcap.display().to_string()),
+            ("QUEUE", refer_to(ports, "priority")),
+            ("REFER_TIMEOUT_MS", "40000".into()),
+        ],
+    );
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+
+    let call = the_call(&gateway);
+    let transfer = &call["transfer"];
+    if transfer["reason"] != "anger"
+        || transfer["target"] != "priority"
+        || transfer["via"] != "refer"
+    {
+        fail(
+            "expected a transfer for anger to priority by REFER",
+            &call,
+            &gateway,
+        );
+    }
+    assert_eq!(transfer["uri"], ports.queue_uri("priority"), "{call}");
+    let t = transfer["t"].as_f64().unwrap_or(f64::NAN);
+    if !(14.15..=14.15 + 5.0).contains(&t) {
+        fail(
+            &format!("transfer at {t} s: expected within 5 s after the anger starts at 14.15 s"),
+            &call,
+            &gateway,
+        );
+    }
+    assert!(
+        call["max_anger"].as_f64().is_some_and(|a| a > 80.0),
+        "{call}"
+    );
+    let steps = steps(&gateway, &call);
+    let event = steps
+        .iter()
+        .find(|e| e["event"] == "transfer")
+        .unwrap_or_else(|| fail("no transfer event with the call's call_id", &call, &gateway));
+    let evidence = event["evidence"].as_array().cloned().unwrap_or_default();
+    assert_eq!(evidence.len(), 3, "three scores above 80 in a row: {event}");
+    let angry = steps
+        .iter()
+        .filter(|e| e["event"] == "anger" && e["score"].as_f64().is_some_and(|s| s > 80.0))
+        .count();
+    assert!(angry >= 3, "anger events above 80 on stdout: {angry}");
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    replay_agrees_with_the_live_call(dir.path(), &media, &call, &steps);
+}
+
+/// The audio SIPp played, exactly as voicegate heard it (μ-law decoded),
+/// through `voicegate replay` must score the same windows the same way and
+/// reach the same decision (DESIGN: same audio ⇒ same decisions; only the
+/// clock differs: live time runs from the answer, replay time from the
+/// first sample).
+fn replay_agrees_with_the_live_call(
+    dir: &std::path::Path,
+    media: &CallerMedia,
+    call: &Value,
+    steps: &[Value],
+) {
+    let wav = dir.join("heard.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+    for packet in media.packets() {
+        let rtp = RtpReader::new(&packet.rtp).unwrap();
+        if rtp.payload_type() == PT_PCMU {
+            for sample in samples_of(rtp.payload()) {
+                writer.write_sample(sample).unwrap();
+            }
+        }
+    }
+    writer.finalize().unwrap();
+    let output = crate::voicegate_in(dir)
+        .args(["replay", "--json"])
+        .arg(&wav)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let replayed: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let scores = |events: &[Value]| -> Vec<f64> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "anger")
+            .filter_map(|e| e["score"].as_f64())
+            .collect()
+    };
+    let (live, offline) = (scores(steps), scores(&replayed));
+    assert!(
+        live.len() >= 3 && offline.len() >= live.len(),
+        "live {live:?}\nreplay {offline:?}"
+    );
+    for (index, (a, b)) in live.iter().zip(&offline).enumerate() {
+        assert!(
+            (a - b).abs() <= 0.2,
+            "window {index}: live {a}, replay {b}\nlive {live:?}\nreplay {offline:?}"
+        );
+    }
+    let summary = replayed.last().unwrap();
+    let (live_transfer, replay_transfer) = (&call["transfer"], &summary["transfer"]);
+    assert_eq!(
+        live_transfer["reason"], replay_transfer["reason"],
+        "{call}\n{summary}"
+    );
+    assert_eq!(
+        live_transfer["target"], replay_transfer["target"],
+        "{call}\n{summary}"
+    );
+    let (live_t, replay_t) = (
+        live_transfer["t"].as_f64().unwrap(),
+        replay_transfer["t"].as_f64().unwrap(),
+    );
+    assert!(
+        (live_t - replay_t).abs() < 1.0,
+        "transfer at {live_t} s live, {replay_t} s in replay"
+    );
+}
+
+#[test]
+fn sipp_calm_caller_walks_the_menu_by_dtmf() {
+    sipp_binary();
+    let ports = Ports::block(1);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("menu_walk.pcap");
+    // 4 = branches, then 1 = flow:branch_hours (self-service, no transfer).
+    CallerMedia::recording(&repo_path("fixtures/calls/calm_caller/call.flac"))
+        .first_seconds(10.0)
+        .press(2.0, '4')
+        .press(4.0, '1')
+        .write_pcap(&pcap)
+        .unwrap();
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let xml = scenario(
+        dir.path(),
+        "caller_menu_walk.xml",
+        &[
+            ("PCAP", pcap.display().to_string()),
+            ("HANGUP_MS", "9000".into()),
+        ],
+    );
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+
+    let call = the_call(&gateway);
+    if !call["transfer"].is_null() || call["ended"] != "caller" {
+        fail(
+            "expected no transfer and the caller hanging up",
+            &call,
+            &gateway,
+        );
+    }
+    let steps = steps(&gateway, &call);
+    assert_eq!(
+        digits(&steps),
+        "41",
+        "keys heard from RFC 4733 events\n{}",
+        gateway.report()
+    );
+    let menu: Vec<String> = steps
+        .iter()
+        .filter(|e| e["event"] == "menu")
+        .map(|e| match (e["node"].as_str(), e["action"].as_str()) {
+            (Some(node), _) => format!("node {node}"),
+            (_, Some(action)) => format!("action {action}"),
+            _ => e.to_string(),
+        })
+        .collect();
+    let walked = menu
+        .windows(2)
+        .any(|w| w[0] == "node branches" && w[1] == "action flow:branch_hours");
+    assert!(walked, "menu steps {menu:?}\n{}", gateway.report());
+    assert!(
+        steps
+            .iter()
+            .any(|e| e["event"] == "prompt" && e["prompt"] == "branch_hours"),
+        "the self-service prompt plays\n{}",
+        gateway.report()
+    );
+    assert!(!steps.iter().any(|e| e["event"] == "transfer"));
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+}
+
+#[test]
+fn sipp_three_zeros_go_to_the_priority_queue() {
+    sipp_binary();
+    let ports = Ports::block(2);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("zeros.pcap");
+    CallerMedia::silence(8.0)
+        .press(1.5, '0')
+        .press(2.5, '0')
+        .press(3.5, '0')
+        .write_pcap(&pcap)
+        .unwrap();
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let xml = scenario(
+        dir.path(),
+        "caller_referred.xml",
+        &[
+            ("PCAP", pcap.display().to_string()),
+            ("QUEUE", refer_to(ports, "priority")),
+            ("REFER_TIMEOUT_MS", "15000".into()),
+        ],
+    );
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+
+    let call = the_call(&gateway);
+    let transfer = &call["transfer"];
+    if transfer["reason"] != "human_request"
+        || transfer["target"] != "priority"
+        || transfer["via"] != "refer"
+    {
+        fail(
+            "expected a transfer for human_request to priority by REFER",
+            &call,
+            &gateway,
+        );
+    }
+    let t = transfer["t"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (3.5..6.0).contains(&t),
+        "transfer after the third 0 at 3.5 s: {call}"
+    );
+    assert_eq!(
+        digits(&steps(&gateway, &call)),
+        "000",
+        "{}",
+        gateway.report()
+    );
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+}
+
+#[test]
+fn sipp_dtmf_by_sip_info_goes_to_the_priority_queue() {
+    sipp_binary();
+    let ports = Ports::block(9);
+    let dir = tempfile::tempdir().unwrap();
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let xml = scenario(
+        dir.path(),
+        "caller_info_dtmf.xml",
+        &[
+            ("KEY", "0".into()),
+            ("GAP_MS", "1000".into()),
+            ("QUEUE", refer_to(ports, "priority")),
+            ("REFER_TIMEOUT_MS", "10000".into()),
+        ],
+    );
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+
+    let call = the_call(&gateway);
+    let transfer = &call["transfer"];
+    if transfer["reason"] != "human_request"
+        || transfer["target"] != "priority"
+        || transfer["via"] != "refer"
+    {
+        fail(
+            "expected a transfer for human_request to priority by REFER",
+            &call,
+            &gateway,
+        );
+    }
+    assert_eq!(
+        digits(&steps(&gateway, &call)),
+        "000",
+        "{}",
+        gateway.report()
+    );
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+}
+
+#[test]
+fn sipp_cancel_before_answer() {
+    sipp_binary();
+    let ports = Ports::block(3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut gateway = Gateway::start(dir.path(), ports, 2.0, Some(1));
+    let xml = scenario(dir.path(), "caller_cancel.xml", &[]);
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+
+    let call = the_call(&gateway);
+    if call["ended"] != "cancelled" || !call["transfer"].is_null() {
+        fail(
+            "expected ended \"cancelled\" and no transfer",
+            &call,
+            &gateway,
+        );
+    }
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+}
+
+#[test]
+fn sipp_bye_during_a_prompt() {
+    sipp_binary();
+    let ports = Ports::block(4);
+    let dir = tempfile::tempdir().unwrap();
+    // The caller sends no RTP, so prompts go where its SDP says: here.
+    let ear = RtpSink::bind(ports.sink, false);
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(2));
+    let xml = scenario(
+        dir.path(),
+        "caller_bye_early.xml",
+        &[
+            ("HANGUP_MS", "1500".into()),
+            ("MEDIA_PORT", ports.sink.to_string()),
+        ],
+    );
+    // The welcome prompt is about 12 s long: the BYE comes in its middle.
+    // Then a second call, to the same gateway, the same way.
+    for call in 1..=2 {
+        ear.clear();
+        Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+        std::thread::sleep(Duration::from_millis(300));
+        let heard = ear.packets();
+        let packets = check_prompt_stream(&heard)
+            .unwrap_or_else(|e| panic!("call {call}: the prompt's RTP: {e}\n{}", gateway.report()));
+        assert!(
+            packets >= 50,
+            "call {call}: {packets} RTP packets of the prompt in 1.5 s, expected about 75\n{}",
+            gateway.report()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let after = ear.packets().len() - heard.len();
+        assert_eq!(
+            after, 0,
+            "call {call}: RTP still sent 0.3-0.8 s after the BYE was answered"
+        );
+    }
+    let calls = gateway.wait_calls(2, CALL_LINE_LIMIT);
+    assert_ne!(calls[0]["call_id"], calls[1]["call_id"]);
+    for call in &calls {
+        if call["ended"] != "caller" || !call["transfer"].is_null() {
+            fail("expected ended \"caller\" and no transfer", call, &gateway);
+        }
+        let duration = call["duration"].as_f64().unwrap_or(f64::NAN);
+        assert!((1.0..5.0).contains(&duration), "about 1.5 s: {call}");
+        let steps = steps(&gateway, call);
+        assert!(
+            steps
+                .iter()
+                .any(|e| e["event"] == "prompt" && e["prompt"] == "main"),
+            "the welcome prompt started\n{}",
+            gateway.report()
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|e| e["event"] == "hangup" && e["by"] == "caller"),
+            "hangup by the caller\n{}",
+            gateway.report()
+        );
+    }
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+}
+
+/// Checks one call's outgoing prompt: G.711 (PT 0 or 8) in 20 ms packets,
+/// one SSRC, sequence numbers and timestamps that run on (+1, +160), and
+/// sound in it (a spoken prompt is not all silence). Returns the count.
+fn check_prompt_stream(heard: &[Arrival]) -> Result<usize, String> {
+    let first = heard.first().ok_or("no RTP packet arrived")?;
+    let first = RtpReader::new(&first.1).map_err(|e| format!("not RTP: {e:?}"))?;
+    let (pt, ssrc) = (first.payload_type(), first.ssrc());
+    if pt != 0 && pt != 8 {
+        return Err(format!("payload type {pt}, expected 0 (PCMU) or 8 (PCMA)"));
+    }
+    let silence = if pt == 0 { 0xFF } else { 0xD5 };
+    let mut previous: Option<(u16, u32)> = None;
+    let mut sound = 0;
+    for (index, (_, bytes)) in heard.iter().enumerate() {
+        let rtp = RtpReader::new(bytes).map_err(|e| format!("packet {index} is not RTP: {e:?}"))?;
+        if rtp.payload_type() != pt || rtp.ssrc() != ssrc {
+            return Err(format!(
+                "packet {index}: PT {} SSRC {:#x}, the stream began with PT {pt} SSRC {ssrc:#x}",
+                rtp.payload_type(),
+                rtp.ssrc()
+            ));
+        }
+        if rtp.payload().len() != 160 {
+            return Err(format!(
+                "packet {index}: {} bytes of audio, not 160 (20 ms)",
+                rtp.payload().len()
+            ));
+        }
+        let (seq, ts) = (u16::from(rtp.sequence_number()), rtp.timestamp());
+        if let Some((last_seq, last_ts)) = previous {
+            if seq != last_seq.wrapping_add(1) || ts != last_ts.wrapping_add(160) {
+                return Err(format!(
+                    "packet {index}: seq {seq} ts {ts} after seq {last_seq} ts {last_ts}: expected +1 and +160"
+                ));
+            }
+        }
+        previous = Some((seq, ts));
+        if rtp.payload().iter().any(|&b| (b ^ silence) & 0x70 != 0) {
+            sound += 1;
+        }
+    }
+    if sound * 4 < heard.len() {
+        return Err(format!(
+            "only {sound} of {} packets have sound in them",
+            heard.len()
+        ));
+    }
+    Ok(heard.len())
+}
+
+#[test]
+fn sipp_unsupported_codec_gets_488() {
+    sipp_binary();
+    let ports = Ports::block(5);
+    let dir = tempfile::tempdir().unwrap();
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let xml = scenario(dir.path(), "caller_g729_only.xml", &[]);
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+
+    let call = the_call(&gateway);
+    if call["ended"] != "rejected" || !call["transfer"].is_null() {
+        fail("expected ended \"rejected\"", &call, &gateway);
+    }
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+}
+
+#[test]
+fn sipp_refused_refer_bridges_to_the_agent() {
+    sipp_binary();
+    let ports = Ports::block(6);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("zeros.pcap");
+    let media = CallerMedia::recording(&repo_path("fixtures/calls/calm_caller/call.flac"))
+        .first_seconds(20.0)
+        .press(1.5, '0')
+        .press(2.5, '0')
+        .press(3.5, '0');
+    media.write_pcap(&pcap).unwrap();
+    let spoken: HashSet<Vec<i16>> = media
+        .packets()
+        .iter()
+        .filter_map(|p| {
+            let rtp = RtpReader::new(&p.rtp).ok()?;
+            (rtp.payload_type() == PT_PCMU).then(|| samples_of(rtp.payload()))
+        })
+        .collect();
+    // The agent's media: heard here, and echoed back to voicegate.
+    let agent_ear = RtpSink::bind(ports.sink, true);
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let agent_xml = scenario(
+        dir.path(),
+        "agent_uas.xml",
+        &[
+            ("INVITE_TIMEOUT_MS", "30000".into()),
+            ("TALK_MS", "3000".into()),
+            ("MEDIA_PORT", ports.sink.to_string()),
+        ],
+    );
+    let mut agent = Sipp::agent(dir.path(), ports, &agent_xml);
+    let xml = scenario(
+        dir.path(),
+        "caller_refuses_refer.xml",
+        &[
+            ("PCAP", pcap.display().to_string()),
+            ("QUEUE", refer_to(ports, "priority")),
+            ("REFER_TIMEOUT_MS", "15000".into()),
+            ("BYE_TIMEOUT_MS", "20000".into()),
+        ],
+    );
+    let mut caller = Sipp::caller(dir.path(), ports, &xml);
+    caller.finish(CALLER_LIMIT);
+    let agent_done = agent.finish(Duration::from_secs(20));
+    if !agent_done.is_some_and(|s| s.success()) {
+        panic!(
+            "the agent's sipp: {agent_done:?}, expected exit 0 (INVITE from voicegate, ACK, its BYE answered)\n{}{}{}",
+            agent.report(),
+            caller.report(),
+            gateway.report()
+        );
+    }
+    caller.assert_success(CALLER_LIMIT, Some(&gateway));
+
+    let call = the_call(&gateway);
+    let transfer = &call["transfer"];
+    if transfer["via"] != "bridge"
+        || transfer["target"] != "priority"
+        || transfer["reason"] != "human_request"
+    {
+        fail(
+            "expected a bridged transfer to priority for human_request",
+            &call,
+            &gateway,
+        );
+    }
+    assert_eq!(transfer["uri"], ports.queue_uri("priority"), "{call}");
+    if call["ended"] != "agent" {
+        fail(
+            "the agent hung up first: expected ended \"agent\"",
+            &call,
+            &gateway,
+        );
+    }
+    // The agent heard the caller: the caller's own audio frames, relayed.
+    let heard = agent_ear.packets();
+    // voicegate decodes and re-encodes (μ-law's two codes for zero, 0x7F
+    // and 0xFF, come out as 0xFF), so frames compare as samples.
+    let mut relayed = 0;
+    let mut relayed_sound = 0;
+    for (_, bytes) in &heard {
+        let Ok(rtp) = RtpReader::new(bytes) else {
+            continue;
+        };
+        let samples = samples_of(rtp.payload());
+        if rtp.payload_type() == PT_PCMU && spoken.contains(&samples) {
+            relayed += 1;
+            relayed_sound += usize::from(samples.iter().any(|&s| s != 0));
+        }
+    }
+    assert!(
+        heard.len() >= 100 && relayed * 10 >= heard.len() * 9 && relayed_sound >= 40,
+        "the agent got {} RTP packets in its 3 s: {relayed} of them the caller's audio frames, \
+         {relayed_sound} with sound; expected about 150, nearly all the caller's\n{}",
+        heard.len(),
+        gateway.report()
+    );
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+}
+
+#[test]
+fn sipp_malformed_datagram_gets_400_and_serve_stays_up() {
+    let ports = Ports::block(7);
+    let dir = tempfile::tempdir().unwrap();
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, None);
+    // A request whose Via, From, To, Call-ID and CSeq are fine, so that a
+    // well-formed 400 can echo them, but whose Max-Forwards is out of range
+    // (at most 255, RFC 3261 section 20.22; RFC 4475 3.1.2.4 has the like).
+    let malformed = "OPTIONS sip:800@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:LOCALPORT;branch=z9hG4bK-malformed-1\r\n\
+        Max-Forwards: 300\r\n\
+        From: <sip:probe@127.0.0.1:LOCALPORT>;tag=m1\r\n\
+        To: <sip:800@127.0.0.1>\r\n\
+        Call-ID: malformed-1@probe.voicegate.test\r\n\
+        CSeq: 1 OPTIONS\r\n\
+        Content-Length: 0\r\n\r\n";
+    assert!(
+        voicegate::sip::parse_message(malformed.as_bytes()).is_err(),
+        "the strict reader refuses it"
+    );
+    // Bytes that are no SIP at all get no answer, but must not hurt either.
+    let _ = sip_exchange(
+        ports.sip,
+        b"\x00\x01\x02 not SIP\r\n\r\n",
+        Duration::from_millis(300),
+    );
+    let answer = sip_exchange(ports.sip, malformed.as_bytes(), Duration::from_secs(2));
+    let answer = answer.unwrap_or_else(|| {
+        panic!(
+            "no answer to a malformed request within 2 s\n{}",
+            gateway.report()
+        )
+    });
+    assert!(
+        answer.starts_with("SIP/2.0 400"),
+        "expected SIP/2.0 400, got:\n{answer}\n{}",
+        gateway.report()
+    );
+    assert!(
+        answer.contains("z9hG4bK-malformed-1"),
+        "the 400 carries the request's Via: {answer}"
+    );
+    let options = harness::options_request(ports.sip, "after-malformed");
+    let answer = sip_exchange(ports.sip, options.as_bytes(), Duration::from_secs(2));
+    let answer = answer.unwrap_or_default();
+    assert!(
+        answer.starts_with("SIP/2.0 200"),
+        "OPTIONS after the malformed datagram: expected SIP/2.0 200, got:\n{answer}\n{}",
+        gateway.report()
+    );
+    assert!(gateway.alive(), "serve still runs\n{}", gateway.report());
+}
+
+/// Not voicegate: SIPp replays a pcap from pcap.rs to a media sink that
+/// listens here, and the sink hears exactly the RTP that was written (every
+/// packet, byte for byte, in order, about on time). This checks the test
+/// harness itself, so that a failure above is voicegate's.
+#[test]
+fn sipp_replays_the_pcaps_we_write() {
+    sipp_binary();
+    let ports = Ports::block(8);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("media.pcap");
+    let media = CallerMedia::recording(&repo_path("fixtures/calls/calm_caller/call.flac"))
+        .first_seconds(2.0)
+        .press(1.0, '7');
+    media.write_pcap(&pcap).unwrap();
+    let written = media.packets();
+    let sink = RtpSink::bind(ports.sink, false);
+    let sink_xml = scenario(
+        dir.path(),
+        "media_sink_uas.xml",
+        &[("SINK_PORT", ports.sink.to_string())],
+    );
+    // The sink UAS listens where a gateway would.
+    let mut uas = Sipp::start(
+        dir.path(),
+        "sink",
+        &sink_xml,
+        &[
+            "-m".into(),
+            "1".into(),
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            ports.sip.to_string(),
+            "-mi".into(),
+            "127.0.0.1".into(),
+            "-mp".into(),
+            ports.agent_media.to_string(),
+            "-cp".into(),
+            ports.agent_control.to_string(),
+            "-timeout".into(),
+            "30s".into(),
+            "-timeout_error".into(),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let xml = scenario(
+        dir.path(),
+        "caller_menu_walk.xml",
+        &[
+            ("PCAP", pcap.display().to_string()),
+            ("HANGUP_MS", "2600".into()),
+        ],
+    );
+    let mut caller = Sipp::caller(dir.path(), ports, &xml);
+    caller.assert_success(Duration::from_secs(30), None);
+    uas.assert_success(Duration::from_secs(10), None);
+    std::thread::sleep(Duration::from_millis(300));
+    let got = sink.packets();
+
+    assert_eq!(got.len(), written.len(), "packets at the sink");
+    for (index, ((_, payload), packet)) in got.iter().zip(&written).enumerate() {
+        assert_eq!(payload, &packet.rtp, "packet {index} differs");
+    }
+    let span = (got.last().unwrap().0 - got[0].0).as_secs_f64();
+    let expected = written.last().unwrap().at_s;
+    assert!(
+        (span - expected).abs() < 0.25,
+        "the stream took {span:.3} s, the pcap {expected:.3} s"
+    );
+    // And the pcap itself reads back with the key where it was pressed.
+    let read = read_pcap(&pcap).unwrap();
+    assert_eq!(read.len(), written.len());
+    assert_eq!(
+        decode_presses(&read),
+        vec![Press {
+            at_s: 1.0,
+            key: '7'
+        }]
+    );
+}
