@@ -501,6 +501,14 @@ impl LiveCall {
         self.handoff = Handoff::Queued {
             retry_at: Instant::now() + retry,
         };
+        let at = self.now();
+        self.shared.print(&json!({
+            "t": round_ms(at),
+            "event": "queued",
+            "prompt": self.shared.transfer.sorry_prompt,
+            "retry_s": self.shared.transfer.retry_s,
+            "call_id": self.id,
+        }));
     }
 
     fn on_ended(&mut self, how: EndReason) {

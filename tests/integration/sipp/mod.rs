@@ -630,6 +630,59 @@ fn sipp_refused_refer_bridges_to_the_agent() {
 }
 
 #[test]
+fn sipp_busy_agent_leaves_the_caller_queued_with_the_sorry_prompt() {
+    sipp_binary();
+    let ports = Ports::block(10);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("zeros.pcap");
+    CallerMedia::silence(12.0)
+        .press(1.0, '0')
+        .press(2.0, '0')
+        .press(3.0, '0')
+        .write_pcap(&pcap)
+        .unwrap();
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let agent_xml = scenario(
+        dir.path(),
+        "agent_busy_uas.xml",
+        &[("INVITE_TIMEOUT_MS", "30000".into())],
+    );
+    let mut agent = Sipp::agent(dir.path(), ports, &agent_xml);
+    let xml = scenario(
+        dir.path(),
+        "caller_refuses_refer_and_waits.xml",
+        &[
+            ("PCAP", pcap.display().to_string()),
+            ("QUEUE", refer_to(ports, "priority")),
+            ("REFER_TIMEOUT_MS", "15000".into()),
+            ("WAIT_MS", "5000".into()),
+        ],
+    );
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+    let agent_done = agent.finish(Duration::from_secs(20));
+    assert!(
+        agent_done.is_some_and(|s| s.success()),
+        "the busy agent's sipp: {agent_done:?}\n{}",
+        agent.report()
+    );
+
+    let call = the_call(&gateway);
+    if call["transfer"]["via"] != "queued" || call["ended"] != "caller" {
+        fail(
+            "expected the caller queued (not dropped) until they hung up",
+            &call,
+            &gateway,
+        );
+    }
+    let queued = steps(&gateway, &call)
+        .into_iter()
+        .find(|e| e["event"] == "queued")
+        .unwrap_or_else(|| fail("no queued event", &call, &gateway));
+    assert_eq!(queued["prompt"], "agents_busy", "{queued}");
+    gateway.assert_exits_by_itself(Duration::from_secs(10));
+}
+
+#[test]
 fn sipp_malformed_datagram_gets_400_and_serve_stays_up() {
     let ports = Ports::block(7);
     let dir = tempfile::tempdir().unwrap();
