@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# SIPp for the live-call interoperability tests (tests/integration/sipp/).
-bash scripts/setup_sipp.sh
+# SIPp and baresip for the live-call interoperability tests.
+bash scripts/setup_interop.sh
 echo "test: cargo fmt --check"
 cargo fmt --all -- --check
 echo "test: cargo clippy"

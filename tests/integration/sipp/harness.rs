@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::repo_path;
 
 pub const SETUP_HINT: &str =
-    "run scripts/setup_sipp.sh (it installs SIPp, Debian package sip-tester)";
+    "run scripts/setup_interop.sh (it installs SIPp, Debian package sip-tester)";
 
 /// The ports of one test. Tests in one binary run in parallel threads, so
 /// each has its own block of 100 from 15000 (below Linux's ephemeral range).

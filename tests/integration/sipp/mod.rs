@@ -6,11 +6,12 @@
 //! refuses the REFER. Each test asserts SIPp's verdict (exit 0: every message
 //! came as the scenario expects) and what serve reports on stdout.
 //!
-//! Needs `sipp` on PATH (`scripts/setup_sipp.sh`); without it the tests fail
+//! Needs `sipp` on PATH (`scripts/setup_interop.sh`); without it the tests fail
 //! and say so. Raw sockets for pcap play need root, as in CI. Everything is
 //! on 127.0.0.1; each test has its own ports (harness::Ports), and every
 //! process is killed by its PID when the test ends, however it ends.
 
+mod baresip;
 mod harness;
 mod pcap;
 
