@@ -1,5 +1,5 @@
-//! CPU cost of anger scoring per second of audio, and replay speed as a
-//! multiple of real time. Run: `cargo bench --bench scoring`.
+//! CPU cost of anger scoring and keyword spotting per second of audio, and
+//! replay speed as a multiple of real time. Run: `cargo bench --bench scoring`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use voicegate::audio::ChannelPick;
+use voicegate::config::GatewayConfig;
 use voicegate::engine::EngineConfig;
 use voicegate::infer::WindowModel;
 use voicegate::replay::RecordingReplay;
@@ -48,13 +49,37 @@ fn model_per_second_of_audio(c: &mut Criterion) {
     group.finish();
 }
 
-/// Decode, resample, VAD, windows, model and engine on a 31.4 s recording.
+/// One second of audio means ten 1 s keyword windows (a window every 0.1 s).
+fn keywords_per_second_of_audio(c: &mut Criterion) {
+    let model = WindowModel::load(&repo("models/kws.toml")).expect("models/kws.toml loads");
+    let audio = speech_like(8000 + 800 * 9);
+    let windows: Vec<&[f32]> = (0..10).map(|i| &audio[i * 800..i * 800 + 8000]).collect();
+    let mut group = c.benchmark_group("keyword model");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("1 s of audio, 10 windows one at a time", |b| {
+        b.iter(|| {
+            for window in &windows {
+                model.rows(&[window]).unwrap();
+            }
+        })
+    });
+    group.bench_function("1 s of audio, batch of 10 windows", |b| {
+        b.iter(|| model.rows(&windows).unwrap())
+    });
+    group.finish();
+}
+
+/// Decode, resample, VAD, windows, both models and engine on a 31.4 s recording.
 fn replay_speed(c: &mut Criterion) {
     let model = WindowModel::load(&repo("models/anger.toml")).expect("models/anger.toml loads");
+    let keywords = GatewayConfig::load(&repo("sip-config/gateway.toml"))
+        .and_then(|config| config.load_keyword_model())
+        .expect("the sample configuration's keyword model loads");
     let replay = RecordingReplay {
         config: Arc::new(EngineConfig::default()),
         menu: None,
         model: &model,
+        keywords: Some(&keywords),
         pick: ChannelPick::Mix,
         smoothing: 0.7,
         prompt_lengths: Default::default(),
@@ -68,5 +93,10 @@ fn replay_speed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, model_per_second_of_audio, replay_speed);
+criterion_group!(
+    benches,
+    model_per_second_of_audio,
+    keywords_per_second_of_audio,
+    replay_speed
+);
 criterion_main!(benches);

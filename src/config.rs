@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::engine::{EngineConfig, Policy, Routing, Vip};
-use crate::menu::{self, CheckOptions, Menu};
+use crate::infer::{InferError, KeywordModel, WindowModel};
+use crate::menu::{self, normalize_phrase, CheckOptions, Menu};
 
 /// The sample configuration, built into the binary so that it runs with no files.
 pub const EMBEDDED_CONFIG: &str = include_str!("../sip-config/gateway.toml");
@@ -33,6 +34,8 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Menu(#[from] menu::MenuError),
+    #[error(transparent)]
+    Model(#[from] InferError),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +54,8 @@ pub struct GatewayConfig {
     #[serde(default)]
     pub scoring: Scoring,
     #[serde(default)]
+    pub keywords: KeywordSettings,
+    #[serde(default)]
     pub sip: SipSettings,
     #[serde(default)]
     pub rtp: RtpSettings,
@@ -62,6 +67,65 @@ pub struct GatewayConfig {
     /// Where this configuration came from, for messages.
     #[serde(skip)]
     pub source: PathBuf,
+    /// Its text, for the line numbers of later checks.
+    #[serde(skip)]
+    text: String,
+}
+
+/// `[keywords]`: the keyword model and the words voicegate listens for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeywordSettings {
+    /// The keyword model's manifest, relative to gateway.toml.
+    pub model: PathBuf,
+    /// Words heard on calls; each must be a class of the model. Policy words
+    /// act on them, spoken digits choose menu options, and menu phrases
+    /// among them match spoken options.
+    pub words: Vec<String>,
+}
+
+impl Default for KeywordSettings {
+    fn default() -> Self {
+        let words = [
+            "agent",
+            "representative",
+            "operator",
+            "complaint",
+            "refund",
+            "yes",
+            "no",
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "人工",
+            "转人工",
+            "投诉",
+            "赔偿",
+            "是",
+            "不是",
+            "零",
+            "一",
+            "二",
+            "三",
+            "四",
+            "五",
+            "六",
+            "七",
+            "八",
+            "九",
+        ];
+        KeywordSettings {
+            model: PathBuf::from("../models/kws.toml"),
+            words: words.map(String::from).to_vec(),
+        }
+    }
 }
 
 /// A place calls are transferred to.
@@ -241,6 +305,7 @@ impl GatewayConfig {
         })?;
         config.base_dir = base_dir;
         config.source = path.to_path_buf();
+        config.text = text.to_string();
         config.validate(text)?;
         Ok(config)
     }
@@ -375,13 +440,74 @@ impl GatewayConfig {
     /// The anger model's manifest. The built-in configuration also finds the
     /// shipped `models/anger.toml` beside the executable, so it runs anywhere.
     pub fn anger_model_path(&self) -> PathBuf {
-        let configured = self.base_dir.join(&self.scoring.anger_model);
+        self.shipped_or_configured(&self.scoring.anger_model, "models/anger.toml")
+    }
+
+    fn shipped_or_configured(&self, configured: &Path, shipped: &str) -> PathBuf {
+        let configured = self.base_dir.join(configured);
         if self.is_embedded() && !configured.is_file() {
-            if let Some(shipped) = crate::paths::find_shipped("models/anger.toml") {
+            if let Some(shipped) = crate::paths::find_shipped(shipped) {
                 return shipped;
             }
         }
         configured
+    }
+
+    /// The keyword model's manifest (found beside the executable, like the
+    /// anger model's, for the built-in configuration).
+    pub fn keyword_model_path(&self) -> PathBuf {
+        self.shipped_or_configured(&self.keywords.model, "models/kws.toml")
+    }
+
+    /// Loads the keyword model and checks that voicegate can hear every word
+    /// the configuration acts on: a word without a class in the model would
+    /// otherwise be silently never heard.
+    pub fn load_keyword_model(&self) -> Result<KeywordModel, ConfigError> {
+        let path = self.keyword_model_path();
+        let model = WindowModel::load(&path)?;
+        let classes: Vec<String> = model
+            .manifest()
+            .classes
+            .iter()
+            .map(|c| normalize_phrase(c))
+            .collect();
+        for word in &self.keywords.words {
+            if !classes.contains(&normalize_phrase(word)) {
+                return Err(self.invalid_at("keywords", "words", format!(
+                    "keywords.words has {word:?}, which the keyword model {} has no class for: remove it, or retrain the model with it (tools/train/train_kws.sh)",
+                    path.display()
+                )));
+            }
+        }
+        let listened: Vec<String> = self
+            .keywords
+            .words
+            .iter()
+            .map(|w| normalize_phrase(w))
+            .collect();
+        let acted_on = [
+            ("human_words", &self.policy.human_words),
+            ("complaint_words", &self.policy.complaint_words),
+        ];
+        for (key, words) in acted_on {
+            if let Some(word) = words
+                .iter()
+                .find(|w| !listened.contains(&normalize_phrase(w)))
+            {
+                return Err(self.invalid_at("policy", key, format!(
+                    "policy.{key} has {word:?}, which voicegate does not listen for: add it to keywords.words (the keyword model must have it)"
+                )));
+            }
+        }
+        Ok(KeywordModel::new(model, self.keywords.words.clone())?)
+    }
+
+    fn invalid_at(&self, section: &str, key: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.source.clone(),
+            line: line_of_key(&self.text, section, key),
+            message,
+        }
     }
 
     pub fn prompts_dir(&self) -> PathBuf {

@@ -1,14 +1,16 @@
 //! Audio front end: decoding recordings, G.711, resampling to the call rate,
-//! voice activity, and model windows over voiced audio.
+//! voice activity, model windows over voiced audio, and keyword spotting.
 
 mod decode;
 pub mod g711;
+mod keywords;
 mod prompts;
 mod resample;
 mod vad;
 mod windows;
 
 pub use decode::{AudioError, ChannelPick, Recording};
+pub use keywords::{Hit, KeywordDecider, KeywordWindow, KeywordWindows};
 pub use prompts::{PromptError, PromptLibrary};
 pub use resample::{ResampleError, Resampler};
 pub use vad::{level_db, Vad, VadConfig};

@@ -10,7 +10,7 @@ use clap::{ArgGroup, Args};
 use super::Failure;
 use crate::audio::{ChannelPick, PromptLibrary};
 use crate::config::{checked_menu, GatewayConfig};
-use crate::infer::WindowModel;
+use crate::infer::{KeywordModel, WindowModel};
 use crate::menu::{self, Menu};
 use crate::replay::{self, Logged, RecordingReplay, Summary};
 
@@ -73,8 +73,8 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
         return print_call(&log, args.json);
     }
     let files = recordings(&args.inputs)?;
-    let model = load_model(&config)?;
-    let replayer = recording_replay(&args, &config, &model)?;
+    let models = load_models(&config)?;
+    let replayer = recording_replay(&args, &config, &models)?;
     match files.as_slice() {
         [single] if args.inputs.len() == 1 && single == &args.inputs[0] => {
             let log = replayer.run(single).map_err(Failure::input)?;
@@ -105,14 +105,23 @@ fn print_call(log: &[Logged], json: bool) -> Result<(), Failure> {
     written.map_err(|error| Failure::runtime(format!("cannot write output: {error}")))
 }
 
-fn load_model(config: &GatewayConfig) -> Result<WindowModel, Failure> {
-    WindowModel::load(&config.anger_model_path()).map_err(Failure::input)
+/// What hears a recording: the anger model and the keyword spotter.
+struct Models {
+    anger: WindowModel,
+    keywords: KeywordModel,
+}
+
+fn load_models(config: &GatewayConfig) -> Result<Models, Failure> {
+    Ok(Models {
+        anger: WindowModel::load(&config.anger_model_path()).map_err(Failure::input)?,
+        keywords: config.load_keyword_model().map_err(Failure::input)?,
+    })
 }
 
 fn recording_replay<'m>(
     args: &ReplayArgs,
     config: &GatewayConfig,
-    model: &'m WindowModel,
+    models: &'m Models,
 ) -> Result<RecordingReplay<'m>, Failure> {
     let menu = match &args.menu {
         Some(path) => Some(load_checked_menu(path, config)?),
@@ -134,7 +143,8 @@ fn recording_replay<'m>(
     Ok(RecordingReplay {
         config: config.engine_config(),
         menu,
-        model,
+        model: &models.anger,
+        keywords: Some(&models.keywords),
         pick: args.channel,
         smoothing: config.scoring.smoothing,
         prompt_lengths: Arc::new(prompt_lengths),
@@ -291,13 +301,13 @@ fn summary_json(file: &Path, summary: &Summary) -> serde_json::Value {
 /// Replays each fixture under `dir` and prints one row per fixture.
 fn check_fixtures(dir: &Path, args: &ReplayArgs, config: &GatewayConfig) -> Result<(), Failure> {
     let fixtures = fixture_dirs(dir)?;
-    let mut model: Option<WindowModel> = None;
+    let mut models: Option<Models> = None;
     let (mut differing, mut broken) = (0, 0);
     for fixture in &fixtures {
         let name = fixture
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        match check_fixture(fixture, args, config, &mut model) {
+        match check_fixture(fixture, args, config, &mut models) {
             Ok((outcome, diffs)) if diffs.is_empty() => println!("ok    {name:<28} {outcome}"),
             Ok((outcome, diffs)) => {
                 differing += 1;
@@ -347,13 +357,13 @@ fn fixture_dirs(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
     Ok(dirs)
 }
 
-/// The outcome in words and its differences from expected.toml. The model is
-/// loaded on the first recording fixture.
+/// The outcome in words and its differences from expected.toml. The models
+/// are loaded on the first recording fixture.
 fn check_fixture(
     dir: &Path,
     args: &ReplayArgs,
     config: &GatewayConfig,
-    model: &mut Option<WindowModel>,
+    models: &mut Option<Models>,
 ) -> Result<(String, Vec<String>), String> {
     let expected = replay::load_expected(&dir.join("expected.toml")).map_err(|e| e.to_string())?;
     let script_path = dir.join("call.jsonl");
@@ -363,11 +373,11 @@ fn check_fixture(
         replay::run_script(config.engine_config(), menu, &script)
     } else {
         let recording = recording_in(dir)?;
-        if model.is_none() {
-            *model = Some(load_model(config).map_err(|f| f.message)?);
+        if models.is_none() {
+            *models = Some(load_models(config).map_err(|f| f.message)?);
         }
-        let model = model.as_ref().ok_or("the anger model did not load")?;
-        let replayer = recording_replay(args, config, model).map_err(|f| f.message)?;
+        let models = models.as_ref().ok_or("the models did not load")?;
+        let replayer = recording_replay(args, config, models).map_err(|f| f.message)?;
         replayer.run(&recording).map_err(|e| e.to_string())?
     };
     let summary = replay::summarize(&log);

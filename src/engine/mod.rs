@@ -185,11 +185,17 @@ impl Call {
     }
 
     fn on_dtmf(&mut self, at: Duration, digit: char) {
-        self.caller_responded();
         let evidence = Evidence {
             at,
             fact: Fact::Dtmf { digit },
         };
+        self.on_key(at, digit, evidence);
+    }
+
+    /// A key, pressed or spoken: the node's option for it, the key asking for
+    /// a person, or an invalid choice.
+    fn on_key(&mut self, at: Duration, digit: char, evidence: Evidence) {
+        self.caller_responded();
         if let Some(option) = self.current_option(|node| node.option_for_key(digit).cloned()) {
             self.human_requests.clear();
             self.choose(at, option, evidence);
@@ -217,6 +223,9 @@ impl Call {
         {
             self.human_requests.clear();
             self.choose(at, option, evidence);
+        } else if let Some(digit) = spoken_digit(&phrase) {
+            // A digit said instead of pressed: "four" or "四" is key 4.
+            self.on_key(at, digit, evidence);
         } else if is_listed(&self.policy().human_words, &phrase) {
             self.human_requested(evidence);
         } else {
@@ -441,6 +450,19 @@ impl Call {
             .map(|node| node.prompt.clone())
             .unwrap_or_default()
     }
+}
+
+/// The key of a spoken digit, English or Mandarin.
+fn spoken_digit(phrase: &str) -> Option<char> {
+    const ENGLISH: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    const MANDARIN: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    let index = ENGLISH
+        .iter()
+        .position(|word| *word == phrase)
+        .or_else(|| MANDARIN.iter().position(|word| *word == phrase))?;
+    char::from_digit(index as u32, 10)
 }
 
 fn is_listed(list: &[String], phrase: &str) -> bool {

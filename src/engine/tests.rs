@@ -410,3 +410,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_spoken_digit_chooses_like_its_key_in_english_or_mandarin() {
+    for (first, second) in [("one", "two"), ("一", "二")] {
+        let mut call = call();
+        actions(&mut call);
+        call.handle(secs(2.0), keyword(first));
+        call.handle(secs(4.0), keyword(second));
+        let transfer = transfer_of(&mut call).expect("billing, then pay");
+        assert_eq!(transfer.target, "payments");
+        assert_eq!(transfer.reason, Reason::MenuChoice);
+        assert!(matches!(&transfer.evidence[0].fact, Fact::Keyword { word, .. } if word == second));
+    }
+}
+
+#[test]
+fn zero_said_three_times_asks_for_a_person_like_the_key() {
+    let mut call = call();
+    for (index, word) in ["zero", "零", "zero"].into_iter().enumerate() {
+        call.handle(secs(2.0 + index as f64), keyword(word));
+    }
+    assert_eq!(
+        transfer_of(&mut call).map(|t| t.reason),
+        Some(Reason::HumanRequest)
+    );
+}

@@ -20,7 +20,15 @@ pub struct Manifest {
     pub hop_s: f64,
     pub input: TensorSpec,
     pub output: OutputSpec,
-    pub calibration: Calibration,
+    /// A scoring model (anger): its raw output mapped to 0-100.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+    /// A keyword model: the class of each output column…
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// …and the streaming decision that turns them into keywords.
+    #[serde(default)]
+    pub detection: Option<Detection>,
     #[serde(default)]
     pub training: toml::Table,
     #[serde(default)]
@@ -53,6 +61,60 @@ pub struct Calibration {
     pub kind: String,
     pub logit: Vec<f32>,
     pub score: Vec<f32>,
+}
+
+/// How a keyword model's window outputs become detections: P(word)
+/// averaged over `smoothing_windows` windows must reach the word's threshold
+/// while the word is the latest window's top class; then nothing fires for
+/// `refractory_s`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detection {
+    pub smoothing_windows: usize,
+    pub refractory_s: f64,
+    /// A window is scored only if one of its frames is at least this loud (dBFS)…
+    #[serde(default = "default_vad_floor_dbfs")]
+    pub vad_floor_dbfs: f32,
+    /// …in frames of this length, which must be the call's 20 ms packets.
+    #[serde(default = "default_vad_frame_s")]
+    pub vad_frame_s: f64,
+    pub words: Vec<String>,
+    pub thresholds: Vec<f32>,
+    /// The words the evaluation's targets were set for (information only).
+    #[serde(default)]
+    pub trigger_words: Vec<String>,
+}
+
+fn default_vad_floor_dbfs() -> f32 {
+    -45.0
+}
+
+fn default_vad_frame_s() -> f64 {
+    0.02
+}
+
+impl Detection {
+    fn problem(&self, classes: &[String]) -> Option<String> {
+        if self.smoothing_windows == 0 || !(0.0..=60.0).contains(&self.refractory_s) {
+            return Some("detection.smoothing_windows must be at least 1 and detection.refractory_s within 0..=60".into());
+        }
+        if (self.vad_frame_s - 0.02).abs() > 1e-9 || !(-120.0..=0.0).contains(&self.vad_floor_dbfs)
+        {
+            return Some("detection.vad_frame_s must be 0.02 (the call's 20 ms packets) and detection.vad_floor_dbfs within -120..=0".into());
+        }
+        if self.words.len() != self.thresholds.len() {
+            return Some("detection.words and detection.thresholds need the same length".into());
+        }
+        if let Some(word) = self.words.iter().find(|w| !classes.contains(w)) {
+            return Some(format!(
+                "detection.words has {word:?}, which is not in classes"
+            ));
+        }
+        if self.thresholds.iter().any(|t| !(*t > 0.0 && *t <= 1.0)) {
+            return Some("detection.thresholds are probabilities: each within (0, 1]".into());
+        }
+        None
+    }
 }
 
 impl Calibration {
@@ -133,8 +195,29 @@ impl Manifest {
     }
 
     fn problem(&self) -> Option<String> {
-        if let Some(problem) = self.calibration.problem() {
-            return Some(problem);
+        match (&self.calibration, &self.detection) {
+            (Some(calibration), None) => {
+                if let Some(problem) = calibration.problem() {
+                    return Some(problem);
+                }
+            }
+            (None, Some(detection)) => {
+                if let Some(problem) = detection.problem(&self.classes) {
+                    return Some(problem);
+                }
+                if self.output.shape != [-1, self.classes.len() as i64] {
+                    return Some(format!(
+                        "output must be [-1, {}] (one logit per class), not {:?}",
+                        self.classes.len(),
+                        self.output.shape
+                    ));
+                }
+            }
+            _ => {
+                return Some(
+                    "a manifest has either [calibration] (a 0-100 score) or classes with [detection] (keywords), not both or neither".into(),
+                )
+            }
         }
         let shape_ok = self.input.shape.len() == 2
             && self.input.shape[1] == self.window_samples() as i64

@@ -2,13 +2,15 @@
 //! window models. Nothing here knows about calls; the audio front end feeds
 //! windows and the engine receives scores.
 
+mod keywords;
 mod manifest;
 mod model;
 mod runtime;
 
 use std::path::PathBuf;
 
-pub use manifest::{Calibration, Manifest, OutputSpec, TensorSpec};
+pub use keywords::KeywordModel;
+pub use manifest::{Calibration, Detection, Manifest, OutputSpec, TensorSpec};
 pub use model::WindowModel;
 pub use runtime::{environment, find_library, LIBRARY_ENV};
 

@@ -92,12 +92,27 @@ impl WindowModel {
         Ok(values.to_vec())
     }
 
-    /// Calibrated 0-100 scores for a batch of windows.
+    /// Calibrated 0-100 scores for a batch of windows (a scoring model).
     pub fn scores(&self, windows: &[&[f32]]) -> Result<Vec<f32>, InferError> {
+        let calibration = self.manifest.calibration.as_ref().ok_or_else(|| {
+            InferError::Run(format!(
+                "model {:?} has no [calibration]: it is not a scoring model",
+                self.manifest.name
+            ))
+        })?;
         let raw = self.run(windows)?;
+        Ok(raw.into_iter().map(|r| calibration.score(r)).collect())
+    }
+
+    /// One output row per window (a keyword model's logits over its classes).
+    pub fn rows(&self, windows: &[&[f32]]) -> Result<Vec<Vec<f32>>, InferError> {
+        let raw = self.run(windows)?;
+        if windows.is_empty() || raw.len() % windows.len() != 0 {
+            return Ok(Vec::new());
+        }
         Ok(raw
-            .into_iter()
-            .map(|r| self.manifest.calibration.score(r))
+            .chunks(raw.len() / windows.len())
+            .map(<[f32]>::to_vec)
             .collect())
     }
 }

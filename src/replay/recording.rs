@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use super::driver::{CallerId, Logged, VirtualCall};
 use crate::audio::{
-    AudioError, ChannelPick, Recording, Smoother, VadConfig, VoicedWindows, Window,
+    AudioError, ChannelPick, KeywordDecider, KeywordWindow, KeywordWindows, Recording, Smoother,
+    VadConfig, VoicedWindows, Window,
 };
 use crate::engine::{EngineConfig, Input};
-use crate::infer::{InferError, WindowModel};
+use crate::infer::{InferError, KeywordModel, WindowModel};
 use crate::menu::Menu;
 
 /// Windows scored per model run: large enough to amortise the call, small
@@ -33,6 +34,8 @@ pub struct RecordingReplay<'a> {
     pub config: Arc<EngineConfig>,
     pub menu: Option<Arc<Menu>>,
     pub model: &'a WindowModel,
+    /// The keyword spotter; without one, no words are heard.
+    pub keywords: Option<&'a KeywordModel>,
     pub pick: ChannelPick,
     pub smoothing: f32,
     /// How long each prompt plays, so menu timers run as on a live call.
@@ -44,56 +47,150 @@ impl RecordingReplay<'_> {
     pub fn run(&self, path: &Path) -> Result<Vec<Logged>, RecordingError> {
         let mut recording = Recording::open(path, self.pick)?;
         let manifest = self.model.manifest();
-        let mut cutter = VoicedWindows::new(
-            manifest.window_samples(),
-            manifest.hop_samples(),
-            VadConfig::default(),
-        );
-        let mut smoother = Smoother::new(self.smoothing);
+        let mut listener = Listener {
+            replay: self,
+            path,
+            anger_windows: VoicedWindows::new(
+                manifest.window_samples(),
+                manifest.hop_samples(),
+                VadConfig::default(),
+            ),
+            smoother: Smoother::new(self.smoothing),
+            keyword_windows: self.keywords.map(KeywordModel::windows),
+            decider: self.keywords.map(KeywordModel::decider),
+            pending_anger: Vec::new(),
+            pending_keywords: Vec::new(),
+        };
         let mut call = VirtualCall::start(
             self.config.clone(),
             self.menu.clone(),
             CallerId::default(),
             self.prompt_lengths.clone(),
         );
-        let mut pending: Vec<Window> = Vec::new();
         let mut heard_any = false;
         while let Some(block) = recording.next_block()? {
             heard_any |= !block.is_empty();
-            pending.extend(cutter.push(&block));
-            if pending.len() >= BATCH {
-                self.score_into(path, &mut pending, &mut smoother, &mut call)?;
+            listener.push(&block);
+            if listener.is_full() {
+                listener.flush_into(&mut call)?;
             }
         }
-        self.score_into(path, &mut pending, &mut smoother, &mut call)?;
+        listener.flush_into(&mut call)?;
         if !heard_any {
             return Err(RecordingError::Empty(path.display().to_string()));
         }
-        Ok(call.finish(cutter.elapsed()))
+        Ok(call.finish(listener.anger_windows.elapsed()))
     }
 
-    fn score_into(
-        &self,
-        path: &Path,
-        pending: &mut Vec<Window>,
-        smoother: &mut Smoother,
-        call: &mut VirtualCall,
-    ) -> Result<(), RecordingError> {
-        if pending.is_empty() {
-            return Ok(());
+    fn model_error(&self, path: &Path, source: InferError) -> RecordingError {
+        RecordingError::Model {
+            path: path.display().to_string(),
+            source,
         }
-        let windows: Vec<&[f32]> = pending.iter().map(|w| w.samples.as_slice()).collect();
-        let scores = self
-            .model
-            .scores(&windows)
-            .map_err(|source| RecordingError::Model {
-                path: path.display().to_string(),
-                source,
-            })?;
-        for (window, score) in pending.drain(..).zip(scores) {
-            let score = smoother.push(score);
-            call.feed(window.at, Input::Anger { score });
+    }
+}
+
+/// The audio front end of one replayed call: anger windows and keyword
+/// windows cut as the audio streams, scored in batches, and turned into the
+/// engine's inputs in time order.
+struct Listener<'r, 'a> {
+    replay: &'r RecordingReplay<'a>,
+    path: &'r Path,
+    anger_windows: VoicedWindows,
+    smoother: Smoother,
+    keyword_windows: Option<KeywordWindows>,
+    decider: Option<KeywordDecider>,
+    pending_anger: Vec<Window>,
+    pending_keywords: Vec<KeywordWindow>,
+}
+
+impl Listener<'_, '_> {
+    fn push(&mut self, block: &[f32]) {
+        self.pending_anger.extend(self.anger_windows.push(block));
+        if let Some(windows) = self.keyword_windows.as_mut() {
+            self.pending_keywords.extend(windows.push(block));
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.pending_anger.len() >= BATCH || self.pending_keywords.len() >= BATCH
+    }
+
+    /// Scores what is pending and feeds the results to the call, oldest first.
+    fn flush_into(&mut self, call: &mut VirtualCall) -> Result<(), RecordingError> {
+        let mut inputs = self.anger_inputs()?;
+        inputs.extend(self.keyword_inputs()?);
+        inputs.sort_by_key(|(at, _)| *at);
+        for (at, input) in inputs {
+            call.feed(at, input);
         }
         Ok(())
+    }
+
+    fn anger_inputs(&mut self) -> Result<Vec<(Duration, Input)>, RecordingError> {
+        if self.pending_anger.is_empty() {
+            return Ok(Vec::new());
+        }
+        let windows: Vec<&[f32]> = self
+            .pending_anger
+            .iter()
+            .map(|w| w.samples.as_slice())
+            .collect();
+        let scores = self
+            .replay
+            .model
+            .scores(&windows)
+            .map_err(|source| self.replay.model_error(self.path, source))?;
+        Ok(self
+            .pending_anger
+            .drain(..)
+            .zip(scores)
+            .map(|(window, score)| {
+                (
+                    window.at,
+                    Input::Anger {
+                        score: self.smoother.push(score),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn keyword_inputs(&mut self) -> Result<Vec<(Duration, Input)>, RecordingError> {
+        let (Some(keywords), Some(decider)) = (self.replay.keywords, self.decider.as_mut()) else {
+            return Ok(Vec::new());
+        };
+        let scored: Vec<&[f32]> = self
+            .pending_keywords
+            .iter()
+            .filter_map(|w| match w {
+                KeywordWindow::Score(window) => Some(window.samples.as_slice()),
+                KeywordWindow::Quiet(_) => None,
+            })
+            .collect();
+        let mut rows = keywords
+            .model()
+            .rows(&scored)
+            .map_err(|source| self.replay.model_error(self.path, source))?
+            .into_iter();
+        let mut inputs = Vec::new();
+        for window in self.pending_keywords.drain(..) {
+            match window {
+                KeywordWindow::Quiet(_) => decider.quiet(),
+                KeywordWindow::Score(window) => {
+                    let logits = rows.next().unwrap_or_default();
+                    if let Some(hit) = decider.push(window.at, &logits) {
+                        inputs.push((
+                            hit.at,
+                            Input::Keyword {
+                                word: hit.word,
+                                confidence: hit.confidence,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(inputs)
     }
 }

@@ -1,6 +1,6 @@
 //! One live call as a task: the caller's RTP through the jitter buffer into
-//! the same front end replay uses (VAD, voiced windows, the anger model,
-//! smoothing) and into the same engine; the engine's actions executed:
+//! the same front end replay uses (anger windows and model, smoothing,
+//! keyword spotting) and into the same engine; the engine's actions executed:
 //! prompts paced at 20 ms on absolute deadlines, transfers by REFER with a
 //! bridge to the agent as fallback, hang-ups.
 
@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
+use super::listener::{Heard, Listener};
 use super::media::{decode, Leg};
-use super::scorer::Scored;
 use super::Shared;
-use crate::audio::{Smoother, VadConfig, VoicedWindows, FRAME_SAMPLES};
+use crate::audio::FRAME_SAMPLES;
 use crate::engine::{Action, Call, Input, MenuStep, Transfer};
 use crate::replay::{json_event, summarize, Logged, Step};
 use crate::rtp::{parse_rtp, DtmfDetector, JitterBuffer, Playout, PACKET_TIME};
@@ -91,7 +91,7 @@ enum Wake {
     Frame,
     Deadline,
     Signal(Option<ToCall>),
-    Score(Scored),
+    Heard(Heard),
 }
 
 pub struct LiveCall {
@@ -109,10 +109,7 @@ pub struct LiveCall {
     on_hold: bool,
     jitter: JitterBuffer,
     dtmf: DtmfDetector,
-    windows: VoicedWindows,
-    smoother: Smoother,
-    scores_tx: UnboundedSender<Scored>,
-    scores: UnboundedReceiver<Scored>,
+    listener: Listener,
     frames: u64,
     /// Caller samples due for playout, and the size of the caller's packets.
     playout_due: usize,
@@ -133,13 +130,11 @@ impl LiveCall {
         to_signalling: UnboundedSender<ToSignalling>,
         inbox: UnboundedReceiver<ToCall>,
     ) -> LiveCall {
-        let (scores_tx, scores) = mpsc::unbounded_channel();
         let start = Instant::now();
         LiveCall {
             engine: Call::new(shared.engine.clone(), shared.menu.clone()),
             jitter: JitterBuffer::new(shared.rtp.jitter_packets),
-            windows: VoicedWindows::new(shared.window, shared.hop, VadConfig::default()),
-            smoother: Smoother::new(shared.smoothing),
+            listener: Listener::new(shared.clone()),
             on_hold: setup.media.on_hold(),
             leg: Leg::new(setup.socket, &setup.media),
             id: setup.id,
@@ -152,8 +147,6 @@ impl LiveCall {
             last_at: Duration::ZERO,
             log: Vec::new(),
             dtmf: DtmfDetector::default(),
-            scores_tx,
-            scores,
             frames: 0,
             playout_due: 0,
             packet_samples: FRAME_SAMPLES,
@@ -209,7 +202,7 @@ impl LiveCall {
             _ = sleep_until(next_frame) => Wake::Frame,
             _ = sleep_until(deadline.unwrap_or(next_frame)), if deadline.is_some() => Wake::Deadline,
             message = self.inbox.recv() => Wake::Signal(message),
-            Some(scored) = self.scores.recv() => Wake::Score(scored),
+            heard = self.listener.next() => Wake::Heard(heard),
         }
     }
 
@@ -221,7 +214,7 @@ impl LiveCall {
             Wake::Deadline => self.feed(Input::Tick),
             Wake::Signal(Some(message)) => self.on_signal(message).await,
             Wake::Signal(None) => {}
-            Wake::Score(scored) => self.on_score(scored),
+            Wake::Heard(heard) => self.on_heard(heard),
         }
     }
 
@@ -361,11 +354,7 @@ impl LiveCall {
             self.packet_samples = frame.len().clamp(FRAME_SAMPLES / 2, FRAME_SAMPLES * 4);
             self.playout_due = self.playout_due.saturating_sub(frame.len());
             if self.listening() {
-                for window in self.windows.push(&frame) {
-                    self.shared
-                        .scorer
-                        .submit(window.samples, window.at, self.scores_tx.clone());
-                }
+                self.listener.hear(&frame);
             }
         }
     }
@@ -406,13 +395,18 @@ impl LiveCall {
         }
     }
 
-    fn on_score(&mut self, scored: Scored) {
+    fn on_heard(&mut self, heard: Heard) {
         if !self.listening() {
             return;
         }
-        if let Some(score) = scored.score {
-            let score = self.smoother.push(score);
-            self.feed(Input::Anger { score });
+        match self.listener.input(heard) {
+            Some(keyword @ Input::Keyword { .. }) => {
+                // Barge-in: a spoken choice cuts the prompt short, like a key.
+                self.stop_prompts();
+                self.feed(keyword);
+            }
+            Some(input) => self.feed(input),
+            None => {}
         }
     }
 
@@ -536,7 +530,7 @@ impl LiveCall {
             max_anger = line["max_anger"].as_f64(),
             transfer = %line["transfer"]["reason"],
             jitter = ?self.jitter.stats(),
-            voiced_s = self.windows.elapsed().as_secs_f64(),
+            voiced_s = self.listener.voiced().as_secs_f64(),
             "call ended"
         );
         self.shared.print(&line);

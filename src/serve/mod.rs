@@ -5,6 +5,7 @@
 //! scores every call's windows in batches.
 
 mod call;
+mod listener;
 mod media;
 mod ports;
 mod scorer;
@@ -23,7 +24,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use crate::audio::{PromptError, PromptLibrary};
 use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings, TransferSettings};
 use crate::engine::EngineConfig;
-use crate::infer::{InferError, WindowModel};
+use crate::infer::{Calibration, InferError, KeywordModel, WindowModel};
 use crate::menu::{self, Menu};
 use crate::sip::{Registration, UserAgent};
 
@@ -58,13 +59,18 @@ impl ServeError {
     }
 }
 
-/// What every call shares: configuration, prompts, the scorer, the ports.
+/// What every call shares: configuration, prompts, the models' inference
+/// threads, the ports.
 pub struct Shared {
     engine: Arc<EngineConfig>,
     menu: Option<Arc<Menu>>,
     prompts: PromptLibrary,
     queues: HashMap<String, String>,
-    scorer: scorer::Scorer,
+    anger_scorer: scorer::Scorer,
+    /// The anger model's raw output → 0-100.
+    calibration: Calibration,
+    keyword_scorer: scorer::Scorer,
+    keywords: KeywordModel,
     window: usize,
     hop: usize,
     smoothing: f32,
@@ -184,10 +190,19 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
                 source,
             }
         })?;
-    let model = Arc::new(WindowModel::load(&config.anger_model_path())?);
-    let manifest = model.manifest();
+    let anger = Arc::new(WindowModel::load(&config.anger_model_path())?);
+    let manifest = anger.manifest();
     let (window, hop) = (manifest.window_samples(), manifest.hop_samples());
-    let scorer = scorer::Scorer::start(model).map_err(ServeError::Runtime)?;
+    let calibration = manifest.calibration.clone().ok_or_else(|| {
+        InferError::Run(format!(
+            "{}: the anger model needs [calibration]",
+            config.anger_model_path().display()
+        ))
+    })?;
+    let keywords = config.load_keyword_model()?;
+    let anger_scorer = scorer::Scorer::start(anger).map_err(ServeError::Runtime)?;
+    let keyword_scorer =
+        scorer::Scorer::start(keywords.model().clone()).map_err(ServeError::Runtime)?;
     Ok(Shared {
         engine: config.engine_config(),
         menu: Some(menu),
@@ -197,7 +212,10 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
             .iter()
             .map(|(name, queue)| (name.clone(), queue.uri.clone()))
             .collect(),
-        scorer,
+        anger_scorer,
+        calibration,
+        keyword_scorer,
+        keywords,
         window,
         hop,
         smoothing: config.scoring.smoothing,

@@ -1,6 +1,6 @@
-//! Anger scoring for live calls off the async runtime: one inference thread
-//! takes windows from every call through a channel and runs them through
-//! the model in batches (whatever is queued, up to [`BATCH`]), so the
+//! Model runs for live calls off the async runtime: one inference thread per
+//! model takes windows from every call through a channel and runs them in
+//! batches (whatever is queued, up to [`BATCH`]), so the
 //! runtime's workers never block on ONNX Runtime. The model's session runs
 //! one batch at a time anyway (it sits behind a mutex), so more threads
 //! would only queue on it; batching is what raises calls per core.
@@ -17,13 +17,13 @@ use crate::infer::WindowModel;
 /// Windows per model run at most.
 const BATCH: usize = 16;
 
-/// One scored window, sent back to the call that asked.
+/// One window's model output, sent back to the call that asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
-    /// Where the window ends in the call's voiced audio.
+    /// Where the window ends in the call's audio.
     pub audio_at: Duration,
-    /// Calibrated 0-100, before smoothing; `None` if the model failed.
-    pub score: Option<f32>,
+    /// The model's raw output row; `None` if the model failed.
+    pub row: Option<Vec<f32>>,
 }
 
 struct Job {
@@ -43,7 +43,7 @@ impl Scorer {
     pub fn start(model: Arc<WindowModel>) -> std::io::Result<Scorer> {
         let (jobs, queue) = mpsc::channel::<Job>();
         thread::Builder::new()
-            .name("voicegate-infer".into())
+            .name(format!("infer-{}", model.manifest().name))
             .spawn(move || run(&model, &queue))?;
         Ok(Scorer { jobs })
     }
@@ -66,18 +66,19 @@ fn run(model: &WindowModel, queue: &mpsc::Receiver<Job>) {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(BATCH - 1));
         let windows: Vec<&[f32]> = batch.iter().map(|job| job.samples.as_slice()).collect();
-        let scores = match model.scores(&windows) {
-            Ok(scores) => scores.into_iter().map(Some).collect(),
+        let rows = match model.rows(&windows) {
+            Ok(rows) if rows.len() == batch.len() => rows.into_iter().map(Some).collect(),
+            Ok(_) => vec![None; batch.len()],
             Err(error) => {
-                tracing::error!(%error, "anger model run failed");
+                tracing::error!(%error, model = %model.manifest().name, "model run failed");
                 vec![None; batch.len()]
             }
         };
-        for (job, score) in batch.into_iter().zip(scores) {
+        for (job, row) in batch.into_iter().zip(rows) {
             // A call that ended meanwhile has dropped its receiver: nothing to do.
             let _ = job.reply.send(Scored {
                 audio_at: job.audio_at,
-                score,
+                row,
             });
         }
     }

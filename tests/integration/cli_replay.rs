@@ -4,29 +4,16 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::Value;
 
-use super::{repo_path, voicegate_in, write};
-
-fn json_lines(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
-        .collect()
-}
+use super::{json_lines, json_output, repo_path, voicegate_in, write};
 
 fn replay_json(dir: &std::path::Path, script: &str, extra: &[&str]) -> Vec<Value> {
     let path = write(dir, "call.jsonl", script);
-    let output = voicegate_in(dir)
-        .args(["replay", "--json", "--script"])
-        .arg(&path)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    json_lines(&output.stdout)
+    json_output(
+        voicegate_in(dir)
+            .args(["replay", "--json", "--script"])
+            .arg(&path)
+            .args(extra),
+    )
 }
 
 #[test]
@@ -305,20 +292,11 @@ fn check_exits_2_on_an_unreadable_fixture() {
 
 #[test]
 fn a_recording_replays_through_the_model_with_the_json_contract() {
-    let output = voicegate_in(&repo_path("."))
-        .args([
-            "replay",
-            "--json",
-            "fixtures/calls/angry_mid_call/call.flac",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines = json_lines(&output.stdout);
+    let lines = json_output(voicegate_in(&repo_path(".")).args([
+        "replay",
+        "--json",
+        "fixtures/calls/angry_mid_call/call.flac",
+    ]));
     let scores: Vec<f64> = lines
         .iter()
         .filter(|l| l["event"] == "anger")
@@ -450,26 +428,17 @@ fn a_missing_onnx_runtime_library_names_the_fix() {
 
 #[test]
 fn with_a_menu_prompts_take_their_real_length_before_the_no_input_timer() {
-    let output = voicegate_in(&repo_path("."))
-        .args([
-            "replay",
-            "--json",
-            "fixtures/calls/calm_caller/call.flac",
-            "--menu",
-            "sip-config/menus/main.toml",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let prompts: Vec<f64> = json_lines(&output.stdout)
-        .iter()
-        .filter(|l| l["event"] == "prompt")
-        .map(|l| l["t"].as_f64().unwrap())
-        .collect();
+    let prompts: Vec<f64> = json_output(voicegate_in(&repo_path(".")).args([
+        "replay",
+        "--json",
+        "fixtures/calls/calm_caller/call.flac",
+        "--menu",
+        "sip-config/menus/main.toml",
+    ]))
+    .iter()
+    .filter(|l| l["event"] == "prompt")
+    .map(|l| l["t"].as_f64().unwrap())
+    .collect();
     // main.wav plays 721 frames of 20 ms (14.42 s), as a live call sends it;
     // then 8 s of silence from the caller re-prompts.
     assert_eq!(prompts, vec![0.0, 22.42]);

@@ -25,18 +25,41 @@ fn config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
         .replace(
             "anger_model = \"../models/anger.toml\"",
             &format!("anger_model = {:?}", repo_path("models/anger.toml")),
+        )
+        .replace(
+            "model = \"../models/kws.toml\"",
+            &format!("model = {:?}", repo_path("models/kws.toml")),
         );
     write(dir, "gateway.toml", &format!("{extra}{text}"))
 }
 
 fn with_listen(dir: &std::path::Path, listen: &str) -> std::path::PathBuf {
     let path = config(dir, "");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    edit(
+        &path,
         "listen = \"127.0.0.1:5060\"",
         &format!("listen = \"{listen}\""),
     );
-    std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Replaces `from` with `to` in the file at `path`; returns the new text.
+fn edit(path: &std::path::Path, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap().replace(from, to);
+    std::fs::write(path, &text).unwrap();
+    text
+}
+
+/// `voicegate serve --config PATH` in `dir`, which must stop at start-up
+/// with exit code 2 (bounded, so that a serve that starts fails the test
+/// instead of hanging it).
+fn serve_refuses(dir: &std::path::Path, path: &std::path::Path) -> assert_cmd::assert::Assert {
+    voicegate_in(dir)
+        .args(["serve", "--config"])
+        .arg(path)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(2)
 }
 
 #[test]
@@ -45,12 +68,7 @@ fn a_sip_port_in_use_is_a_one_line_error_with_exit_2() {
     let holder = UdpSocket::bind("127.0.0.1:0").unwrap();
     let taken = holder.local_addr().unwrap().to_string();
     let path = with_listen(dir.path(), &taken);
-    voicegate_in(dir.path())
-        .args(["serve", "--config"])
-        .arg(&path)
-        .timeout(Duration::from_secs(30))
-        .assert()
-        .code(2)
+    serve_refuses(dir.path(), &path)
         .stderr(contains(format!("cannot listen for SIP on UDP {taken}")))
         .stderr(contains("set sip.listen"))
         .stderr(contains("gateway.toml"));
@@ -60,17 +78,12 @@ fn a_sip_port_in_use_is_a_one_line_error_with_exit_2() {
 fn a_missing_prompt_stops_start_up_naming_the_prompt() {
     let dir = tempfile::tempdir().unwrap();
     let path = with_listen(dir.path(), "127.0.0.1:0");
-    let text = std::fs::read_to_string(&path).unwrap().replace(
+    edit(
+        &path,
         "sorry_prompt = \"agents_busy\"",
         "sorry_prompt = \"no_such_prompt\"",
     );
-    std::fs::write(&path, text).unwrap();
-    voicegate_in(dir.path())
-        .args(["serve", "--config"])
-        .arg(&path)
-        .timeout(Duration::from_secs(30))
-        .assert()
-        .code(2)
+    serve_refuses(dir.path(), &path)
         .stderr(contains("no audio file for prompt \"no_such_prompt\""))
         .stderr(predicate::str::contains("\n").count(1));
 }
@@ -79,12 +92,7 @@ fn a_missing_prompt_stops_start_up_naming_the_prompt() {
 fn a_wildcard_listen_address_needs_an_advertised_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = with_listen(dir.path(), "0.0.0.0:5060");
-    voicegate_in(dir.path())
-        .args(["serve", "--config"])
-        .arg(&path)
-        .timeout(Duration::from_secs(30))
-        .assert()
-        .code(2)
+    serve_refuses(dir.path(), &path)
         .stderr(contains("gateway.toml:"))
         .stderr(contains("set sip.advertise"));
 }
@@ -93,18 +101,9 @@ fn a_wildcard_listen_address_needs_an_advertised_one() {
 fn a_reversed_rtp_port_range_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = with_listen(dir.path(), "127.0.0.1:0");
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("ports = [20000, 20999]", "ports = [20999, 20000]");
-    std::fs::write(&path, &text).unwrap();
+    let text = edit(&path, "ports = [20000, 20999]", "ports = [20999, 20000]");
     let line = text.lines().position(|l| l.starts_with("ports =")).unwrap() + 1;
-    voicegate_in(dir.path())
-        .args(["serve", "--config"])
-        .arg(&path)
-        .timeout(Duration::from_secs(30))
-        .assert()
-        .code(2)
-        .stderr(contains(format!(
-            "gateway.toml:{line}: rtp.ports [20999, 20000] is not a range"
-        )));
+    serve_refuses(dir.path(), &path).stderr(contains(format!(
+        "gateway.toml:{line}: rtp.ports [20999, 20000] is not a range"
+    )));
 }

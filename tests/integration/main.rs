@@ -1,6 +1,7 @@
 //! Integration tests, one binary: the CLI as users run it, and properties of
 //! menu flattening.
 
+mod cli_keywords;
 mod cli_menu;
 mod cli_replay;
 mod cli_serve;
@@ -23,6 +24,26 @@ pub fn voicegate_in(dir: &std::path::Path) -> assert_cmd::Command {
     let mut command = assert_cmd::Command::cargo_bin("voicegate").expect("binary built");
     command.current_dir(dir);
     command
+}
+
+/// Runs a voicegate `command` that must succeed (else fails with its
+/// stderr) and returns its stdout, one JSON value a line.
+pub fn json_output(command: &mut assert_cmd::Command) -> Vec<serde_json::Value> {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_lines(&output.stdout)
+}
+
+/// Each line of `stdout` as JSON.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
 }
 
 /// Writes `text` to `name` inside `dir` and returns the path.

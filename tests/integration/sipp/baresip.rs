@@ -13,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 use voicegate::audio::{ChannelPick, Recording};
 
-use super::harness::{gateway_toml, tail, Ports};
+use super::harness::{call_wav, gateway_toml, tail, Ports};
 use crate::repo_path;
 
 const ADDRESS: &str = "10.200.0.1";
@@ -27,13 +27,7 @@ fn microphone(path: &Path) {
         ChannelPick::Mix,
     )
     .unwrap();
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    let mut writer = call_wav(path);
     let mut left = SECONDS * 8000;
     while let (true, Some(block)) = (left > 0, recording.next_block().unwrap()) {
         for sample in block.into_iter().take(left) {

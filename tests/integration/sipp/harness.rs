@@ -201,6 +201,9 @@ prompts = "{root}/sip-config/prompts"
 
 [scoring]
 anger_model = "{root}/models/anger.toml"
+
+[keywords]
+model = "{root}/models/kws.toml"
 "#,
         sip = ports.sip,
         low = ports.rtp_low,
@@ -510,60 +513,47 @@ impl Sipp {
     /// The caller: one call to voicegate, bounded by SIPp's own global
     /// timeout (a timeout is a failure) and by `limit` here.
     pub fn caller(dir: &Path, ports: Ports, scenario: &Path) -> Sipp {
-        Sipp::start(
-            dir,
-            "caller",
-            scenario,
-            &[
-                format!("127.0.0.1:{}", ports.sip),
-                "-s".into(),
-                "800".into(),
-                "-m".into(),
-                "1".into(),
-                "-i".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                ports.caller.to_string(),
-                "-mi".into(),
-                "127.0.0.1".into(),
-                "-mp".into(),
-                ports.caller_media.to_string(),
-                "-cp".into(),
-                ports.caller_control.to_string(),
-                "-timeout".into(),
-                "60s".into(),
-                "-timeout_error".into(),
-            ],
-        )
+        Sipp::caller_with(dir, ports, scenario, &[])
+    }
+
+    /// The caller with further SIPp options (`-t t1`: SIP over one TCP connection).
+    pub fn caller_with(dir: &Path, ports: Ports, scenario: &Path, options: &[&str]) -> Sipp {
+        let mut args = vec![
+            format!("127.0.0.1:{}", ports.sip),
+            "-s".into(),
+            "800".into(),
+        ];
+        args.extend(one_call_args(
+            ports.caller,
+            ports.caller_media,
+            ports.caller_control,
+            60,
+        ));
+        args.extend(options.iter().map(|option| option.to_string()));
+        Sipp::start(dir, "caller", scenario, &args)
     }
 
     /// The agent: a UAS for one call on the queues' port.
     pub fn agent(dir: &Path, ports: Ports, scenario: &Path) -> Sipp {
-        let agent = Sipp::start(
-            dir,
-            "agent",
-            scenario,
-            &[
-                "-m".into(),
-                "1".into(),
-                "-i".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                ports.agent.to_string(),
-                "-mi".into(),
-                "127.0.0.1".into(),
-                "-mp".into(),
-                ports.agent_media.to_string(),
-                "-cp".into(),
-                ports.agent_control.to_string(),
-                "-timeout".into(),
-                "60s".into(),
-                "-timeout_error".into(),
-            ],
-        );
-        // Its socket is bound before the first call can reach a REFER.
+        Sipp::uas(dir, "agent", scenario, ports.agent, ports, 60)
+    }
+
+    /// A UAS for one call on SIP port `sip_port`, with the agent's media and
+    /// control ports (no test runs two UASes at once), failing after
+    /// `timeout_s` seconds.
+    pub fn uas(
+        dir: &Path,
+        label: &str,
+        scenario: &Path,
+        sip_port: u16,
+        ports: Ports,
+        timeout_s: u32,
+    ) -> Sipp {
+        let args = one_call_args(sip_port, ports.agent_media, ports.agent_control, timeout_s);
+        let uas = Sipp::start(dir, label, scenario, &args);
+        // Its socket is bound before the first call can reach it.
         std::thread::sleep(Duration::from_millis(300));
-        agent
+        uas
     }
 
     /// Waits at most `limit` for SIPp to finish (then kills it).
@@ -622,6 +612,30 @@ impl Sipp {
     }
 }
 
+/// SIPp options for one call on 127.0.0.1 with these SIP, media and control
+/// ports; SIPp's global timeout after `timeout_s` seconds is a failure.
+fn one_call_args(sip_port: u16, media_port: u16, control_port: u16, timeout_s: u32) -> Vec<String> {
+    [
+        "-m",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &sip_port.to_string(),
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        &media_port.to_string(),
+        "-cp",
+        &control_port.to_string(),
+        "-timeout",
+        &format!("{timeout_s}s"),
+        "-timeout_error",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn sipp_exit_meaning(code: Option<i32>) -> &'static str {
     match code {
         Some(0) => "all calls successful",
@@ -644,6 +658,17 @@ pub fn tail(text: &str, limit: usize) -> &str {
         start += 1;
     }
     &text[start..]
+}
+
+/// A new WAV file for call audio (8 kHz mono, 16-bit samples).
+pub fn call_wav(path: &Path) -> hound::WavWriter<std::io::BufWriter<std::fs::File>> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    hound::WavWriter::create(path, spec).unwrap()
 }
 
 /// A datagram and when it arrived.

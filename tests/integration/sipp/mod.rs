@@ -16,15 +16,18 @@ mod harness;
 mod pcap;
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rtp_rs::RtpReader;
 use serde_json::Value;
+use tempfile::TempDir;
 use voicegate::audio::g711::mulaw_decode;
 
-use crate::repo_path;
+use crate::{json_output, repo_path, voicegate_in};
 use harness::{
-    regex_literal, scenario, sip_exchange, sipp_binary, Arrival, Gateway, Ports, RtpSink, Sipp,
+    call_wav, regex_literal, scenario, sip_exchange, sipp_binary, Arrival, Gateway, Ports, RtpSink,
+    Sipp,
 };
 use pcap::{decode_presses, read_pcap, CallerMedia, Press, PT_PCMU};
 
@@ -32,6 +35,15 @@ use pcap::{decode_presses, read_pcap, CallerMedia, Press, PT_PCMU};
 const CALLER_LIMIT: Duration = Duration::from_secs(90);
 /// How long serve has to print the call line once the caller is done.
 const CALL_LINE_LIMIT: Duration = Duration::from_secs(10);
+/// How long serve --calls has to exit once its last call ended.
+const EXIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// A SIPp test's ports (its own `block`) and a fresh directory; first fails,
+/// saying how to install it, if sipp is missing.
+fn sipp_test(block: u16) -> (Ports, TempDir) {
+    sipp_binary();
+    (Ports::block(block), tempfile::tempdir().unwrap())
+}
 
 /// The one call line, checked for what every call line has.
 fn the_call(gateway: &Gateway) -> Value {
@@ -66,6 +78,13 @@ fn steps(gateway: &Gateway, call: &Value) -> Vec<Value> {
     gateway.events_of(call["call_id"].as_str().unwrap())
 }
 
+/// Whether one of `steps` is an `event` whose `field` is `value`.
+fn has_event(steps: &[Value], event: &str, field: &str, value: &str) -> bool {
+    steps
+        .iter()
+        .any(|e| e["event"] == event && e[field] == value)
+}
+
 fn digits(steps: &[Value]) -> String {
     steps
         .iter()
@@ -84,39 +103,109 @@ fn refer_to(ports: Ports, queue_user: &str) -> String {
     regex_literal(&ports.queue_uri(queue_user))
 }
 
-#[test]
-fn sipp_angry_caller_is_referred_for_anger() {
-    sipp_binary();
-    let ports = Ports::block(0);
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("angry_mid_call.pcap");
-    // Calm to 14.15 s, then anger (RAVDESS actor 13), 31 s in all.
-    let media = CallerMedia::recording(&repo_path("fixtures/calls/angry_mid_call/call.flac"));
+/// What the caller sends, written as `dir/caller.pcap` for SIPp to play.
+fn caller_pcap(dir: &Path, media: &CallerMedia) -> PathBuf {
+    let pcap = dir.join("caller.pcap");
     media.write_pcap(&pcap).unwrap();
-    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
-    let xml = scenario(
-        dir.path(),
-        "caller_referred.xml",
-        &[
-            ("PCAP", pcap.display().to_string()),
-            ("QUEUE", refer_to(ports, "priority")),
-            ("REFER_TIMEOUT_MS", "40000".into()),
-        ],
-    );
-    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+    pcap
+}
 
+/// One call: starts serve for it (answering after `ring_s`), runs caller
+/// scenario `template` with `values` until SIPp passes it, and returns serve
+/// with its call line.
+fn one_call(
+    dir: &Path,
+    ports: Ports,
+    ring_s: f64,
+    template: &str,
+    values: &[(&str, String)],
+) -> (Gateway, Value) {
+    let gateway = Gateway::start(dir, ports, ring_s, Some(1));
+    let xml = scenario(dir, template, values);
+    Sipp::caller(dir, ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
     let call = the_call(&gateway);
+    (gateway, call)
+}
+
+/// A call that plays `media` and expects a REFER to the priority queue
+/// within `refer_timeout_ms` of the answer (caller_referred.xml).
+fn referred_call(
+    dir: &Path,
+    ports: Ports,
+    media: &CallerMedia,
+    refer_timeout_ms: u32,
+) -> (Gateway, Value) {
+    let pcap = caller_pcap(dir, media);
+    let values = refer_values(ports, &pcap, refer_timeout_ms);
+    one_call(dir, ports, 0.0, "caller_referred.xml", &values)
+}
+
+/// The values of a caller scenario that plays `pcap` and expects a REFER to
+/// the priority queue within `refer_timeout_ms` of the answer.
+fn refer_values(ports: Ports, pcap: &Path, refer_timeout_ms: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("PCAP", pcap.display().to_string()),
+        ("QUEUE", refer_to(ports, "priority")),
+        ("REFER_TIMEOUT_MS", refer_timeout_ms.to_string()),
+    ]
+}
+
+/// The agent's SIPp, running `template` with `values`.
+fn agent(dir: &Path, ports: Ports, template: &str, values: &[(&str, String)]) -> Sipp {
+    Sipp::agent(dir, ports, &scenario(dir, template, values))
+}
+
+/// Fails unless the call was transferred for `reason` to queue `target`
+/// `via` "refer" or "bridge".
+fn expect_transfer(call: &Value, gateway: &Gateway, reason: &str, target: &str, via: &str) {
     let transfer = &call["transfer"];
-    if transfer["reason"] != "anger"
-        || transfer["target"] != "priority"
-        || transfer["via"] != "refer"
-    {
+    if transfer["reason"] != reason || transfer["target"] != target || transfer["via"] != via {
         fail(
-            "expected a transfer for anger to priority by REFER",
-            &call,
-            &gateway,
+            &format!("expected a transfer for {reason} to {target} via {via}"),
+            call,
+            gateway,
         );
     }
+}
+
+/// Fails unless the call ended as `ended` and was not transferred.
+fn expect_ended_untransferred(call: &Value, gateway: &Gateway, ended: &str) {
+    if call["ended"] != ended || !call["transfer"].is_null() {
+        fail(
+            &format!("expected ended {ended:?} and no transfer"),
+            call,
+            gateway,
+        );
+    }
+}
+
+/// Fails unless the keys the call's steps heard are `expected`.
+fn expect_digits(call: &Value, gateway: &Gateway, expected: &str) {
+    assert_eq!(
+        digits(&steps(gateway, call)),
+        expected,
+        "{}",
+        gateway.report()
+    );
+}
+
+/// Three presses of 0 (ask for a human), one a second from `from_s`.
+fn press_zero_three_times(media: CallerMedia, from_s: f64) -> CallerMedia {
+    media
+        .press(from_s, '0')
+        .press(from_s + 1.0, '0')
+        .press(from_s + 2.0, '0')
+}
+
+#[test]
+fn sipp_angry_caller_is_referred_for_anger() {
+    let (ports, dir) = sipp_test(0);
+    // Calm to 14.15 s, then anger (RAVDESS actor 13), 31 s in all.
+    let media = CallerMedia::recording(&repo_path("fixtures/calls/angry_mid_call/call.flac"));
+    let (mut gateway, call) = referred_call(dir.path(), ports, &media, 40_000);
+
+    expect_transfer(&call, &gateway, "anger", "priority", "refer");
+    let transfer = &call["transfer"];
     assert_eq!(transfer["uri"], ports.queue_uri("priority"), "{call}");
     let t = transfer["t"].as_f64().unwrap_or(f64::NAN);
     if !(14.15..=14.15 + 5.0).contains(&t) {
@@ -142,7 +231,7 @@ fn sipp_angry_caller_is_referred_for_anger() {
         .filter(|e| e["event"] == "anger" && e["score"].as_f64().is_some_and(|s| s > 80.0))
         .count();
     assert!(angry >= 3, "anger events above 80 on stdout: {angry}");
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
     replay_agrees_with_the_live_call(dir.path(), &media, &call, &steps);
 }
 
@@ -152,19 +241,13 @@ fn sipp_angry_caller_is_referred_for_anger() {
 /// clock differs: live time runs from the answer, replay time from the
 /// first sample).
 fn replay_agrees_with_the_live_call(
-    dir: &std::path::Path,
+    dir: &Path,
     media: &CallerMedia,
     call: &Value,
     steps: &[Value],
 ) {
     let wav = dir.join("heard.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+    let mut writer = call_wav(&wav);
     for packet in media.packets() {
         let rtp = RtpReader::new(&packet.rtp).unwrap();
         if rtp.payload_type() == PT_PCMU {
@@ -174,20 +257,7 @@ fn replay_agrees_with_the_live_call(
         }
     }
     writer.finalize().unwrap();
-    let output = crate::voicegate_in(dir)
-        .args(["replay", "--json"])
-        .arg(&wav)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let replayed: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let replayed = json_output(voicegate_in(dir).args(["replay", "--json"]).arg(&wav));
     let scores = |events: &[Value]| -> Vec<f64> {
         events
             .iter()
@@ -228,36 +298,25 @@ fn replay_agrees_with_the_live_call(
 
 #[test]
 fn sipp_calm_caller_walks_the_menu_by_dtmf() {
-    sipp_binary();
-    let ports = Ports::block(1);
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("menu_walk.pcap");
+    let (ports, dir) = sipp_test(1);
     // 4 = branches, then 1 = flow:branch_hours (self-service, no transfer).
-    CallerMedia::recording(&repo_path("fixtures/calls/calm_caller/call.flac"))
+    let media = CallerMedia::recording(&repo_path("fixtures/calls/calm_caller/call.flac"))
         .first_seconds(10.0)
         .press(2.0, '4')
-        .press(4.0, '1')
-        .write_pcap(&pcap)
-        .unwrap();
-    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
-    let xml = scenario(
+        .press(4.0, '1');
+    let pcap = caller_pcap(dir.path(), &media);
+    let (mut gateway, call) = one_call(
         dir.path(),
+        ports,
+        0.0,
         "caller_menu_walk.xml",
         &[
             ("PCAP", pcap.display().to_string()),
             ("HANGUP_MS", "9000".into()),
         ],
     );
-    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
 
-    let call = the_call(&gateway);
-    if !call["transfer"].is_null() || call["ended"] != "caller" {
-        fail(
-            "expected no transfer and the caller hanging up",
-            &call,
-            &gateway,
-        );
-    }
+    expect_ended_untransferred(&call, &gateway, "caller");
     let steps = steps(&gateway, &call);
     assert_eq!(
         digits(&steps),
@@ -279,74 +338,37 @@ fn sipp_calm_caller_walks_the_menu_by_dtmf() {
         .any(|w| w[0] == "node branches" && w[1] == "action flow:branch_hours");
     assert!(walked, "menu steps {menu:?}\n{}", gateway.report());
     assert!(
-        steps
-            .iter()
-            .any(|e| e["event"] == "prompt" && e["prompt"] == "branch_hours"),
+        has_event(&steps, "prompt", "prompt", "branch_hours"),
         "the self-service prompt plays\n{}",
         gateway.report()
     );
     assert!(!steps.iter().any(|e| e["event"] == "transfer"));
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
 #[test]
 fn sipp_three_zeros_go_to_the_priority_queue() {
-    sipp_binary();
-    let ports = Ports::block(2);
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("zeros.pcap");
-    CallerMedia::silence(8.0)
-        .press(1.5, '0')
-        .press(2.5, '0')
-        .press(3.5, '0')
-        .write_pcap(&pcap)
-        .unwrap();
-    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
-    let xml = scenario(
-        dir.path(),
-        "caller_referred.xml",
-        &[
-            ("PCAP", pcap.display().to_string()),
-            ("QUEUE", refer_to(ports, "priority")),
-            ("REFER_TIMEOUT_MS", "15000".into()),
-        ],
-    );
-    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+    let (ports, dir) = sipp_test(2);
+    let media = press_zero_three_times(CallerMedia::silence(8.0), 1.5);
+    let (mut gateway, call) = referred_call(dir.path(), ports, &media, 15_000);
 
-    let call = the_call(&gateway);
-    let transfer = &call["transfer"];
-    if transfer["reason"] != "human_request"
-        || transfer["target"] != "priority"
-        || transfer["via"] != "refer"
-    {
-        fail(
-            "expected a transfer for human_request to priority by REFER",
-            &call,
-            &gateway,
-        );
-    }
-    let t = transfer["t"].as_f64().unwrap_or(f64::NAN);
+    expect_transfer(&call, &gateway, "human_request", "priority", "refer");
+    let t = call["transfer"]["t"].as_f64().unwrap_or(f64::NAN);
     assert!(
         (3.5..6.0).contains(&t),
         "transfer after the third 0 at 3.5 s: {call}"
     );
-    assert_eq!(
-        digits(&steps(&gateway, &call)),
-        "000",
-        "{}",
-        gateway.report()
-    );
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    expect_digits(&call, &gateway, "000");
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
 #[test]
 fn sipp_dtmf_by_sip_info_goes_to_the_priority_queue() {
-    sipp_binary();
-    let ports = Ports::block(9);
-    let dir = tempfile::tempdir().unwrap();
-    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
-    let xml = scenario(
+    let (ports, dir) = sipp_test(9);
+    let (mut gateway, call) = one_call(
         dir.path(),
+        ports,
+        0.0,
         "caller_info_dtmf.xml",
         &[
             ("KEY", "0".into()),
@@ -355,54 +377,32 @@ fn sipp_dtmf_by_sip_info_goes_to_the_priority_queue() {
             ("REFER_TIMEOUT_MS", "10000".into()),
         ],
     );
-    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
 
-    let call = the_call(&gateway);
-    let transfer = &call["transfer"];
-    if transfer["reason"] != "human_request"
-        || transfer["target"] != "priority"
-        || transfer["via"] != "refer"
-    {
-        fail(
-            "expected a transfer for human_request to priority by REFER",
-            &call,
-            &gateway,
-        );
-    }
-    assert_eq!(
-        digits(&steps(&gateway, &call)),
-        "000",
-        "{}",
-        gateway.report()
-    );
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    expect_transfer(&call, &gateway, "human_request", "priority", "refer");
+    expect_digits(&call, &gateway, "000");
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
 #[test]
 fn sipp_cancel_before_answer() {
-    sipp_binary();
-    let ports = Ports::block(3);
-    let dir = tempfile::tempdir().unwrap();
-    let mut gateway = Gateway::start(dir.path(), ports, 2.0, Some(1));
-    let xml = scenario(dir.path(), "caller_cancel.xml", &[]);
-    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+    // serve rings for 2 s, and the caller cancels while it rings.
+    expect_call_ends_untransferred(3, 2.0, "caller_cancel.xml", "cancelled");
+}
 
-    let call = the_call(&gateway);
-    if call["ended"] != "cancelled" || !call["transfer"].is_null() {
-        fail(
-            "expected ended \"cancelled\" and no transfer",
-            &call,
-            &gateway,
-        );
-    }
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+/// A caller scenario that takes no values, run on port block `block` against
+/// a serve that answers after `ring_s`: the call must end as `ended`,
+/// untransferred, and serve exit by itself.
+fn expect_call_ends_untransferred(block: u16, ring_s: f64, template: &str, ended: &str) {
+    let (ports, dir) = sipp_test(block);
+    let (mut gateway, call) = one_call(dir.path(), ports, ring_s, template, &[]);
+
+    expect_ended_untransferred(&call, &gateway, ended);
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
 #[test]
 fn sipp_bye_during_a_prompt() {
-    sipp_binary();
-    let ports = Ports::block(4);
-    let dir = tempfile::tempdir().unwrap();
+    let (ports, dir) = sipp_test(4);
     // The caller sends no RTP, so prompts go where its SDP says: here.
     let ear = RtpSink::bind(ports.sink, false);
     let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(2));
@@ -438,28 +438,42 @@ fn sipp_bye_during_a_prompt() {
     let calls = gateway.wait_calls(2, CALL_LINE_LIMIT);
     assert_ne!(calls[0]["call_id"], calls[1]["call_id"]);
     for call in &calls {
-        if call["ended"] != "caller" || !call["transfer"].is_null() {
-            fail("expected ended \"caller\" and no transfer", call, &gateway);
-        }
+        expect_ended_untransferred(call, &gateway, "caller");
         let duration = call["duration"].as_f64().unwrap_or(f64::NAN);
         assert!((1.0..5.0).contains(&duration), "about 1.5 s: {call}");
         let steps = steps(&gateway, call);
         assert!(
-            steps
-                .iter()
-                .any(|e| e["event"] == "prompt" && e["prompt"] == "main"),
+            has_event(&steps, "prompt", "prompt", "main"),
             "the welcome prompt started\n{}",
             gateway.report()
         );
         assert!(
-            steps
-                .iter()
-                .any(|e| e["event"] == "hangup" && e["by"] == "caller"),
+            has_event(&steps, "hangup", "by", "caller"),
             "hangup by the caller\n{}",
             gateway.report()
         );
     }
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
+}
+
+#[test]
+fn sipp_call_over_tcp() {
+    let (ports, dir) = sipp_test(12);
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let xml = scenario(
+        dir.path(),
+        "caller_bye_early.xml",
+        &[
+            ("HANGUP_MS", "1500".into()),
+            ("MEDIA_PORT", ports.sink.to_string()),
+        ],
+    );
+    // RFC 3261 section 18: one TCP connection, messages framed by Content-Length.
+    Sipp::caller_with(dir.path(), ports, &xml, &["-t", "t1"])
+        .assert_success(CALLER_LIMIT, Some(&gateway));
+    let call = the_call(&gateway);
+    expect_ended_untransferred(&call, &gateway, "caller");
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
 /// Checks one call's outgoing prompt: G.711 (PT 0 or 8) in 20 ms packets,
@@ -514,32 +528,15 @@ fn check_prompt_stream(heard: &[Arrival]) -> Result<usize, String> {
 
 #[test]
 fn sipp_unsupported_codec_gets_488() {
-    sipp_binary();
-    let ports = Ports::block(5);
-    let dir = tempfile::tempdir().unwrap();
-    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
-    let xml = scenario(dir.path(), "caller_g729_only.xml", &[]);
-    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
-
-    let call = the_call(&gateway);
-    if call["ended"] != "rejected" || !call["transfer"].is_null() {
-        fail("expected ended \"rejected\"", &call, &gateway);
-    }
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    expect_call_ends_untransferred(5, 0.0, "caller_g729_only.xml", "rejected");
 }
 
 #[test]
 fn sipp_refused_refer_bridges_to_the_agent() {
-    sipp_binary();
-    let ports = Ports::block(6);
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("zeros.pcap");
-    let media = CallerMedia::recording(&repo_path("fixtures/calls/calm_caller/call.flac"))
-        .first_seconds(20.0)
-        .press(1.5, '0')
-        .press(2.5, '0')
-        .press(3.5, '0');
-    media.write_pcap(&pcap).unwrap();
+    let (ports, dir) = sipp_test(6);
+    let calm = CallerMedia::recording(&repo_path("fixtures/calls/calm_caller/call.flac"));
+    let media = press_zero_three_times(calm.first_seconds(20.0), 1.5);
+    let pcap = caller_pcap(dir.path(), &media);
     let spoken: HashSet<Vec<i16>> = media
         .packets()
         .iter()
@@ -551,8 +548,9 @@ fn sipp_refused_refer_bridges_to_the_agent() {
     // The agent's media: heard here, and echoed back to voicegate.
     let agent_ear = RtpSink::bind(ports.sink, true);
     let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
-    let agent_xml = scenario(
+    let mut agent = agent(
         dir.path(),
+        ports,
         "agent_uas.xml",
         &[
             ("INVITE_TIMEOUT_MS", "30000".into()),
@@ -560,17 +558,9 @@ fn sipp_refused_refer_bridges_to_the_agent() {
             ("MEDIA_PORT", ports.sink.to_string()),
         ],
     );
-    let mut agent = Sipp::agent(dir.path(), ports, &agent_xml);
-    let xml = scenario(
-        dir.path(),
-        "caller_refuses_refer.xml",
-        &[
-            ("PCAP", pcap.display().to_string()),
-            ("QUEUE", refer_to(ports, "priority")),
-            ("REFER_TIMEOUT_MS", "15000".into()),
-            ("BYE_TIMEOUT_MS", "20000".into()),
-        ],
-    );
+    let mut values = refer_values(ports, &pcap, 15_000);
+    values.push(("BYE_TIMEOUT_MS", "20000".into()));
+    let xml = scenario(dir.path(), "caller_refuses_refer.xml", &values);
     let mut caller = Sipp::caller(dir.path(), ports, &xml);
     caller.finish(CALLER_LIMIT);
     let agent_done = agent.finish(Duration::from_secs(20));
@@ -585,17 +575,8 @@ fn sipp_refused_refer_bridges_to_the_agent() {
     caller.assert_success(CALLER_LIMIT, Some(&gateway));
 
     let call = the_call(&gateway);
+    expect_transfer(&call, &gateway, "human_request", "priority", "bridge");
     let transfer = &call["transfer"];
-    if transfer["via"] != "bridge"
-        || transfer["target"] != "priority"
-        || transfer["reason"] != "human_request"
-    {
-        fail(
-            "expected a bridged transfer to priority for human_request",
-            &call,
-            &gateway,
-        );
-    }
     assert_eq!(transfer["uri"], ports.queue_uri("priority"), "{call}");
     if call["ended"] != "agent" {
         fail(
@@ -627,38 +608,24 @@ fn sipp_refused_refer_bridges_to_the_agent() {
         heard.len(),
         gateway.report()
     );
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
 #[test]
 fn sipp_busy_agent_leaves_the_caller_queued_with_the_sorry_prompt() {
-    sipp_binary();
-    let ports = Ports::block(10);
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("zeros.pcap");
-    CallerMedia::silence(12.0)
-        .press(1.0, '0')
-        .press(2.0, '0')
-        .press(3.0, '0')
-        .write_pcap(&pcap)
-        .unwrap();
+    let (ports, dir) = sipp_test(10);
+    let media = press_zero_three_times(CallerMedia::silence(12.0), 1.0);
+    let pcap = caller_pcap(dir.path(), &media);
     let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
-    let agent_xml = scenario(
+    let mut agent = agent(
         dir.path(),
+        ports,
         "agent_busy_uas.xml",
         &[("INVITE_TIMEOUT_MS", "30000".into())],
     );
-    let mut agent = Sipp::agent(dir.path(), ports, &agent_xml);
-    let xml = scenario(
-        dir.path(),
-        "caller_refuses_refer_and_waits.xml",
-        &[
-            ("PCAP", pcap.display().to_string()),
-            ("QUEUE", refer_to(ports, "priority")),
-            ("REFER_TIMEOUT_MS", "15000".into()),
-            ("WAIT_MS", "5000".into()),
-        ],
-    );
+    let mut values = refer_values(ports, &pcap, 15_000);
+    values.push(("WAIT_MS", "5000".into()));
+    let xml = scenario(dir.path(), "caller_refuses_refer_and_waits.xml", &values);
     Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
     let agent_done = agent.finish(Duration::from_secs(20));
     assert!(
@@ -680,7 +647,7 @@ fn sipp_busy_agent_leaves_the_caller_queued_with_the_sorry_prompt() {
         .find(|e| e["event"] == "queued")
         .unwrap_or_else(|| fail("no queued event", &call, &gateway));
     assert_eq!(queued["prompt"], "agents_busy", "{queued}");
-    gateway.assert_exits_by_itself(Duration::from_secs(10));
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
 #[test]
@@ -742,14 +709,11 @@ fn sipp_malformed_datagram_gets_400_and_serve_stays_up() {
 /// harness itself, so that a failure above is voicegate's.
 #[test]
 fn sipp_replays_the_pcaps_we_write() {
-    sipp_binary();
-    let ports = Ports::block(8);
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("media.pcap");
+    let (ports, dir) = sipp_test(8);
     let media = CallerMedia::recording(&repo_path("fixtures/calls/calm_caller/call.flac"))
         .first_seconds(2.0)
         .press(1.0, '7');
-    media.write_pcap(&pcap).unwrap();
+    let pcap = caller_pcap(dir.path(), &media);
     let written = media.packets();
     let sink = RtpSink::bind(ports.sink, false);
     let sink_xml = scenario(
@@ -758,29 +722,7 @@ fn sipp_replays_the_pcaps_we_write() {
         &[("SINK_PORT", ports.sink.to_string())],
     );
     // The sink UAS listens where a gateway would.
-    let mut uas = Sipp::start(
-        dir.path(),
-        "sink",
-        &sink_xml,
-        &[
-            "-m".into(),
-            "1".into(),
-            "-i".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            ports.sip.to_string(),
-            "-mi".into(),
-            "127.0.0.1".into(),
-            "-mp".into(),
-            ports.agent_media.to_string(),
-            "-cp".into(),
-            ports.agent_control.to_string(),
-            "-timeout".into(),
-            "30s".into(),
-            "-timeout_error".into(),
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let mut uas = Sipp::uas(dir.path(), "sink", &sink_xml, ports.sip, ports, 30);
     let xml = scenario(
         dir.path(),
         "caller_menu_walk.xml",

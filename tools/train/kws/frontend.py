@@ -1,0 +1,101 @@
+"""The keyword spotter as one ONNX graph: 1.0 s of raw 8 kHz samples in,
+class logits out.
+
+Front end (the anger model's framing, DFT kernels and mel filters):
+25 ms frames every 10 ms as a Conv1d with fixed Hann-windowed cos/sin
+kernels over the 300-3400 Hz bins, power, 40 mel bands, log, then the
+window's mean subtracted from every band: a gain or a line's frequency
+response is a constant per band in the log domain, so this removes both.
+Training computes its features with this very graph, so Rust and Python
+see the same numbers.
+
+Classifier: five 1-D convolutions over time (mel bands as channels) with
+batch norm folded in, ReLU, then the mean and the max over time and a
+linear layer to the logits.
+"""
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from anger.frontend import FRAME, FRAME_HOP, N_MELS, dft_kernels, mel_matrix
+
+SAMPLE_RATE = 8000
+WINDOW = 8000                       # 1.0 s
+FRAMES = (WINDOW - FRAME) // FRAME_HOP + 1
+LOG_FLOOR = 1e-6                    # about -90 dB below a full-scale bin: digital silence and lost packets stay finite
+OPSET = 17
+
+
+def front_end_nodes():
+    """Nodes and initializers from `audio` [N, WINDOW] to `features` [N, N_MELS, FRAMES]."""
+    kernels, freqs = dft_kernels()
+    n_bins = len(freqs)
+    init = [
+        numpy_helper.from_array(kernels, "dft"),
+        numpy_helper.from_array(mel_matrix(freqs), "mel"),
+        numpy_helper.from_array(np.array([-1, 1, WINDOW], np.int64), "shape_in"),
+        numpy_helper.from_array(np.array([LOG_FLOOR], np.float32), "floor"),
+        numpy_helper.from_array(np.array([n_bins, n_bins], np.int64), "halves"),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Reshape", ["audio", "shape_in"], ["audio3"]),
+        n("Conv", ["audio3", "dft"], ["spec"], strides=[FRAME_HOP]),          # [N, 2B, T]
+        n("Split", ["spec", "halves"], ["re", "im"], axis=1),
+        n("Mul", ["re", "re"], ["re2"]),
+        n("Mul", ["im", "im"], ["im2"]),
+        n("Add", ["re2", "im2"], ["power"]),                                   # [N, B, T]
+        n("MatMul", ["mel", "power"], ["melpow"]),                             # [N, M, T]
+        n("Add", ["melpow", "floor"], ["melpow_floored"]),
+        n("Log", ["melpow_floored"], ["logmel"]),
+        n("ReduceMean", ["logmel"], ["band_mean"], axes=[2], keepdims=1),      # [N, M, 1]
+        n("Sub", ["logmel", "band_mean"], ["features"]),                       # [N, M, T]
+    ]
+    return nodes, init
+
+
+def classifier_nodes(layers, head_weight, head_bias):
+    """`layers`: list of (weight [O, I, K], bias [O], stride) with batch norm
+    already folded in; `head_*`: the linear layer over [mean, max] pooling."""
+    n = helper.make_node
+    nodes, init, current = [], [], "features"
+    for index, (weight, bias, stride) in enumerate(layers):
+        k = weight.shape[-1]
+        init += [numpy_helper.from_array(weight.astype(np.float32), f"conv{index}_w"),
+                 numpy_helper.from_array(bias.astype(np.float32), f"conv{index}_b")]
+        nodes += [
+            n("Conv", [current, f"conv{index}_w", f"conv{index}_b"], [f"conv{index}"],
+              strides=[stride], pads=[k // 2, k // 2]),
+            n("Relu", [f"conv{index}"], [f"act{index}"]),
+        ]
+        current = f"act{index}"
+    init += [numpy_helper.from_array(head_weight.astype(np.float32), "head_w"),
+             numpy_helper.from_array(head_bias.astype(np.float32), "head_b")]
+    nodes += [
+        n("ReduceMean", [current], ["pool_mean"], axes=[2], keepdims=0),
+        n("ReduceMax", [current], ["pool_max"], axes=[2], keepdims=0),
+        n("Concat", ["pool_mean", "pool_max"], ["pooled"], axis=1),
+        n("Gemm", ["pooled", "head_w", "head_b"], ["keyword_logits"], transB=1),
+    ]
+    return nodes, init
+
+
+def build(classifier=None, n_classes=None):
+    """The front end alone (output `features`), or the whole model
+    (`classifier` = (layers, head_weight, head_bias)) ending in `keyword_logits`."""
+    nodes, init = front_end_nodes()
+    output = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", N_MELS, FRAMES])
+    if classifier is not None:
+        more_nodes, more_init = classifier_nodes(*classifier)
+        nodes += more_nodes
+        init += more_init
+        output = helper.make_tensor_value_info("keyword_logits", TensorProto.FLOAT, ["batch", n_classes])
+    graph = helper.make_graph(
+        nodes, "kws",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", WINDOW])],
+        [output], initializer=init,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="voicegate tools/train")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model

@@ -1,0 +1,246 @@
+"""The manifest (models/kws.toml), the model card (docs/kws-model.md) and
+its plots (docs/img/kws-*.png), from the evaluation's figures."""
+import hashlib
+import tomllib
+from collections import Counter
+
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from . import evaluate, examples, model, stream  # noqa: E402
+from .corpora import FSDD_HELD_OUT  # noqa: E402
+from .synth import FESTIVAL_VOICES, FLITE_VOICES, HELD_OUT_VARIANTS  # noqa: E402
+from .vocab import CLASSES, TRIGGER_WORDS, WORDS  # noqa: E402
+
+plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "AR PL UMing CN", "DejaVu Sans"]
+plt.rcParams["axes.unicode_minus"] = False   # the CJK font has no U+2212
+
+COMMAND = "bash tools/train/train_kws.sh ../shared/data"
+LICENCE = ("training: Speech Commands v0.02 test set (CC BY 4.0), Free Spoken Digit Dataset (CC BY-SA 4.0), "
+           "DSPSpeech-20 (MIT), synthetic speech from espeak-ng, flite and festival (Debian packages; "
+           "their output carries no licence terms); evaluation only, never trained on: RAVDESS (CC BY-NC-SA 4.0) "
+           "and TESS (CC BY-NC-ND 4.0). No non-commercial data was used for training.")
+HELD_OUT = ("whole speakers and voices: Speech Commands speakers whose hash is 0 mod 5, FSDD speakers "
+            f"{' and '.join(sorted(FSDD_HELD_OUT))}, DSPSpeech-20 speakers whose id is 0 mod 5, espeak-ng variants "
+            f"{', '.join(sorted(HELD_OUT_VARIANTS))} (in every accent and in Mandarin), flite "
+            f"{' and '.join(v for v, out in FLITE_VOICES.items() if out)}, festival "
+            f"{' and '.join(v for v, out in FESTIVAL_VOICES.items() if out)}; false accepts on RAVDESS + TESS, never trained on")
+
+
+def per_word(results):
+    """{word: dict of figures} at the chosen thresholds."""
+    labels = np.array([s[1] for s in results["streams"]])
+    sources = np.array([s[4] for s in results["streams"]])
+    detected = np.array([r[0] for r in results["rows"]])
+    latency = np.array([r[1] for r in results["rows"]])
+    confused = np.array([r[2] for r in results["rows"]])
+    figures = {}
+    for word in WORDS:
+        mine = labels == word
+        real = mine & ~np.char.startswith(sources.astype(str), "tts:")
+        figures[word] = {
+            "threshold": results["thresholds"][word],
+            "positives": int(mine.sum()),
+            "detection": float(detected[mine].mean()),
+            "real_positives": int(real.sum()),
+            "real_detection": float(detected[real].mean()) if real.any() else None,
+            "synthetic_detection": float(detected[mine & ~real].mean()),
+            "confusion": float(confused[mine].mean()),
+            "false_accepts": results["fa_counts"][word],
+            "fa_per_hour": results["fa_counts"][word] / results["fa_hours"],
+            "fa_per_hour_cross_checked": results["cross_checked_fa"][word],
+            "latency_median_s": float(np.nanmedian(latency[mine])) if detected[mine].any() else None,
+        }
+    return figures, latency[detected]
+
+
+def toml_value(value):
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, (float, np.floating)):
+        return repr(round(float(value), 4))
+    return str(value)
+
+
+def summary(results, words, latencies):
+    triggers = [words[w] for w in TRIGGER_WORDS]
+    return {
+        "detection_all_words": float(np.mean([r[0] for r in results["rows"]])),
+        "detection_trigger_words": float(np.mean([t["detection"] for t in triggers])),
+        "false_accepts_total": int(sum(results["fa_counts"].values())),
+        "fa_hours": float(results["fa_hours"]),
+        "fa_per_hour_all_words": float(sum(results["fa_counts"].values()) / results["fa_hours"]),
+        "fa_per_hour_trigger_words_cross_checked": float(sum(results["cross_checked_fa"][w] for w in TRIGGER_WORDS)),
+        "latency_median_s": float(np.median(latencies)),
+        "latency_p90_s": float(np.quantile(latencies, 0.9)),
+        "latency_max_s": float(np.max(latencies)),
+    }
+
+
+def write_manifest(path, results, words, totals):
+    sha = hashlib.sha256((path.parent / "kws.onnx").read_bytes()).hexdigest()
+    fa_corpus = f"RAVDESS + TESS ({results['fa_clips']} clips, TESS keywords removed) in 60 s streams through random phone lines"
+    lines = [
+        f"# KWS model: made by `{COMMAND}`; do not edit by hand.",
+        'name = "kws"', 'file = "kws.onnx"', f'sha256 = "{sha}"',
+        f"sample_rate = {stream.SAMPLE_RATE}", f"window_s = {stream.WINDOW / stream.SAMPLE_RATE}",
+        f"hop_s = {stream.HOP / stream.SAMPLE_RATE}", f"classes = {toml_value(CLASSES)}", "",
+        "[input]", 'name = "audio"', f"shape = [-1, {stream.WINDOW}]", 'dtype = "float32"', 'range = "[-1, 1], i16 / 32768"', "",
+        "[output]", 'name = "keyword_logits"', f"shape = [-1, {len(CLASSES)}]",
+        'meaning = "logits over `classes` for the 1.0 s window; softmax gives P(class)"', "",
+        "[detection]",
+        f"smoothing_windows = {stream.SMOOTHING}", f"refractory_s = {stream.REFRACTORY_S}",
+        f"vad_floor_dbfs = {stream.VAD_FLOOR_DBFS}", f"vad_frame_s = {stream.VAD_FRAME / stream.SAMPLE_RATE}",
+        f"words = {toml_value(WORDS)}", f"thresholds = {toml_value([words[w]['threshold'] for w in WORDS])}",
+        f"trigger_words = {toml_value(TRIGGER_WORDS)}", "",
+        "[training]", f'command = "{COMMAND}"',
+        f"data = {toml_value('../shared/data: Speech Commands (yes, no, digits, other words, backgrounds), FSDD (digits), DSPSpeech-20 (other words); synthetic keywords and other speech from espeak-ng (English accents and Mandarin), flite and festival')}",
+        f"licence = {toml_value(LICENCE)}",
+        f"windows = {results['training_windows']}",
+        f"epochs = {model.EPOCHS}", "seed = 7", f"minutes = {toml_value(results['minutes'])}", "",
+        "[evaluation]",
+        f"held_out = {toml_value(HELD_OUT)}",
+        f"detection_streams = {len(results['rows'])}",
+        f"false_accept_corpus = {toml_value(fa_corpus)}",
+    ]
+    lines += [f"{k} = {toml_value(v)}" for k, v in totals.items()]
+    for key in ("detection", "real_detection", "synthetic_detection", "fa_per_hour", "fa_per_hour_cross_checked",
+                "latency_median_s"):
+        values = [words[w][key] if words[w][key] is not None else -1.0 for w in WORDS]
+        lines.append(f"per_word_{key} = {toml_value([float(v) for v in values])}")
+    lines += [f"cpu_ms_per_window_batch1 = {toml_value(results['ms_batch1'])}",
+              f"cpu_ms_per_window_batch8 = {toml_value(results['ms_batch8'])}",
+              f"size_bytes = {results['size_bytes']}"]
+    for name, (counts, hours) in results["nuisance"].items():
+        lines.append(f"nuisance_{name.replace(' ', '_')}_detections_per_hour = {toml_value(sum(counts.values()) / hours)}")
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)
+    path.write_text(text, encoding="utf-8")
+
+
+def plot_det(path, det_table, fa_table, thresholds):
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6.5), sharey=True)
+    t = np.array(evaluate.THRESHOLD_GRID)
+    for ax, word in zip(axes.ravel(), TRIGGER_WORDS):
+        det, fa = np.array(det_table[word]), np.array(fa_table[word])
+        ax.plot(fa, det * 100, "o-", ms=3)
+        chosen = list(t).index(thresholds[word])
+        ax.plot(fa[chosen], det[chosen] * 100, "rs", ms=8, label=f"threshold {thresholds[word]}")
+        ax.axvline(0.5, color="grey", ls="--", lw=0.8)
+        ax.axhline(95, color="grey", ls=":", lw=0.8)
+        ax.set_xlim(-0.1, max(2.0, min(20.0, fa.max() * 1.05)))   # the region near the target; beyond 20/h is off-scale
+        ax.set_title(word)
+        ax.set_xlabel("false accepts per hour (RAVDESS + TESS)")
+        ax.legend(fontsize=8, loc="lower right")
+    axes[0, 0].set_ylabel("detection on held-out (%)")
+    axes[1, 0].set_ylabel("detection on held-out (%)")
+    fig.suptitle("Trigger words: detection vs false accepts as the threshold moves (0.5 … 0.99)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_detection(path, words):
+    fig, ax = plt.subplots(figsize=(12, 4))
+    x = np.arange(len(WORDS))
+    ax.bar(x - 0.2, [words[w]["synthetic_detection"] * 100 for w in WORDS], 0.4, label="held-out synthetic voices")
+    ax.bar(x + 0.2, [(words[w]["real_detection"] or 0) * 100 for w in WORDS], 0.4, label="held-out real speakers")
+    ax.set_xticks(x, WORDS, rotation=60)
+    ax.axhline(95, color="grey", ls=":", lw=0.8)
+    ax.set_ylabel("detection (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_latency(path, latencies):
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist(latencies * 1000, bins=np.arange(-300, 1100, 50))
+    ax.axvline(300, color="grey", ls="--", lw=0.8)
+    ax.set_xlabel("end of word to event (ms)")
+    ax.set_ylabel("detections")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def pct(value):
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def word_table(words):
+    lines = ["| word | threshold | held-out positives (real) | detection | real speakers | synthetic voices | "
+             "other word fired | FA on RAVDESS+TESS (per hour) | FA/h, cross-checked | median latency |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for w in WORDS:
+        f = words[w]
+        mark = " **(trigger)**" if w in TRIGGER_WORDS else ""
+        latency = "–" if f["latency_median_s"] is None else f"{f['latency_median_s'] * 1000:.0f} ms"
+        lines.append(f"| {w}{mark} | {f['threshold']} | {f['positives']} ({f['real_positives']}) | {pct(f['detection'])} | "
+                     f"{pct(f['real_detection'])} | {pct(f['synthetic_detection'])} | {pct(f['confusion'])} | "
+                     f"{f['false_accepts']} ({f['fa_per_hour']:.2f}) | {f['fa_per_hour_cross_checked']:.2f} | {latency} |")
+    return "\n".join(lines)
+
+
+SWEEP_COLUMNS = [0.5, 0.7, 0.8, 0.9, 0.95, 0.99]
+
+
+def sweep_table(det_table, fa_table):
+    """Detection and FA/h per word at a few thresholds (all words at that threshold)."""
+    columns = [evaluate.THRESHOLD_GRID.index(t) for t in SWEEP_COLUMNS]
+    lines = ["| word | " + " | ".join(f"at {t}" for t in SWEEP_COLUMNS) + " |",
+             "|---|" + "---|" * len(SWEEP_COLUMNS)]
+    for w in WORDS:
+        cells = [f"{det_table[w][i] * 100:.0f} % / {fa_table[w][i]:.1f}" for i in columns]
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_doc(path, results, words, totals):
+    sources = Counter(s[4] for s in results["streams"])
+    nuisance = "\n".join(f"| {name} | {hours * 60:.0f} min | {sum(c.values())} | "
+                         f"{', '.join(f'{w} ×{n}' for w, n in c.items() if n) or 'none'} |"
+                         for name, (c, hours) in results["nuisance"].items())
+    fa_words = ", ".join(f"{w} ×{n}" for w, n in results["fa_counts"].items() if n) or "none"
+    text = DOC.format(
+        command=COMMAND, classes=", ".join(f"`{c}`" for c in CLASSES), n_classes=len(CLASSES),
+        size_kb=results["size_bytes"] / 1024, ms1=results["ms_batch1"], ms8=results["ms_batch8"],
+        windows=results.get("training_windows", "(see the last training run)"),
+        keyword_windows=examples.KEYWORD_WINDOWS, unknown_windows=examples.UNKNOWN_WINDOWS,
+        silence_windows=examples.SILENCE_WINDOWS, epochs=model.EPOCHS,
+        held_out=HELD_OUT, n_streams=len(results["rows"]),
+        stream_sources=", ".join(f"{k} {v}" for k, v in sorted(sources.items())),
+        fa_hours=results["fa_hours"], fa_clips=results["fa_clips"], fa_total=totals["false_accepts_total"],
+        fa_rate=totals["fa_per_hour_all_words"], fa_words=fa_words, nuisance=nuisance,
+        fa_trigger_cv=totals["fa_per_hour_trigger_words_cross_checked"],
+        det_all=totals["detection_all_words"] * 100, det_trig=totals["detection_trigger_words"] * 100,
+        lat_med=totals["latency_median_s"] * 1000, lat_p90=totals["latency_p90_s"] * 1000,
+        lat_max=totals["latency_max_s"] * 1000, table=word_table(words),
+        sweep=sweep_table(results["det_table"], results["fa_table"]),
+        grid=", ".join(str(t) for t in evaluate.THRESHOLD_GRID), minutes=results["minutes"],
+        thresholds=", ".join(f"{w} {words[w]['threshold']}" for w in WORDS),
+    )
+    path.write_text(text, encoding="utf-8")
+
+
+def write_all(root, data_dir, results):
+    words, latencies = per_word(results)
+    totals = summary(results, words, latencies)
+    write_manifest(root / "models/kws.toml", results, words, totals)
+    img = root / "docs/img"
+    plot_det(img / "kws-det.png", results["det_table"], results["fa_table"], results["thresholds"])
+    plot_detection(img / "kws-detection.png", words)
+    plot_latency(img / "kws-latency.png", latencies)
+    write_doc(root / "docs/kws-model.md", results, words, totals)
+
+
+DOC = open(__file__.replace("report.py", "model_card.md"), encoding="utf-8").read()

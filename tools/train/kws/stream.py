@@ -1,0 +1,82 @@
+"""The streaming decision, exactly as the gateway applies it.
+
+Every hop (0.1 s) the last 1.0 s of audio (zero-padded at the start of the
+stream) is scored. A window whose 20 ms frames are all below -45 dBFS RMS
+is not scored: it counts as silence (P = 0 for every word) and fires
+nothing. P = softmax(logits); each word's smoothed P is the mean of its
+last `smoothing` values (the history starts as zeros). A detection fires
+for the word with the highest smoothed P when that is >= the word's
+threshold and the word is also the arg-max class of the latest window;
+then nothing fires for `refractory_s`. The event time is the end of the
+window that fired.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 8000
+WINDOW = 8000
+HOP = 800
+VAD_FRAME = 160
+VAD_FLOOR_DBFS = -45.0
+SMOOTHING = 3
+REFRACTORY_S = 1.0
+
+
+@dataclass
+class Event:
+    time: float          # end of the window that fired, seconds from the start of the stream
+    word: str
+    confidence: float    # the smoothed P
+
+
+def windows(audio):
+    """The scored windows [n, WINDOW] and their end times: one per hop."""
+    padded = np.concatenate([np.zeros(WINDOW, np.float32), audio.astype(np.float32)])
+    ends = np.arange(HOP, len(audio) + 1, HOP)
+    index = ends[:, None] + np.arange(WINDOW)[None, :]
+    return padded[index], ends / SAMPLE_RATE
+
+
+def voiced(batch):
+    """True for windows with at least one 20 ms frame at or above -45 dBFS RMS."""
+    frames = batch.reshape(len(batch), -1, VAD_FRAME)
+    rms_db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=2) + 1e-20)
+    return (rms_db >= VAD_FLOOR_DBFS).any(axis=1)
+
+
+def softmax(logits):
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def probabilities(session, audio, batch=512):
+    """P per window [n, C] (zeros where the VAD skipped) and the window end times."""
+    batch_windows, ends = windows(audio)
+    is_voiced = voiced(batch_windows)
+    n_classes = session.get_outputs()[0].shape[1]
+    probs = np.zeros((len(batch_windows), n_classes), np.float32)
+    scored = np.where(is_voiced)[0]
+    for start in range(0, len(scored), batch):
+        rows = scored[start:start + batch]
+        probs[rows] = softmax(session.run(None, {"audio": batch_windows[rows]})[0])
+    return probs, is_voiced, ends
+
+
+def detect(probs, is_voiced, ends, classes, thresholds, smoothing=SMOOTHING, refractory_s=REFRACTORY_S):
+    """Events from per-window P. `thresholds`: {word: threshold} for the word classes."""
+    word_columns = [i for i, c in enumerate(classes) if not c.startswith("_")]
+    word_thresholds = np.array([thresholds[classes[i]] for i in word_columns])
+    word_probs = probs[:, word_columns]
+    history = np.concatenate([np.zeros((smoothing - 1, len(word_columns)), np.float32), word_probs])
+    smoothed = np.lib.stride_tricks.sliding_window_view(history, smoothing, axis=0).mean(axis=2)
+    best = smoothed.argmax(axis=1)
+    best_p = smoothed[np.arange(len(best)), best]
+    fires = is_voiced & (best_p >= word_thresholds[best]) & (probs.argmax(axis=1) == np.array(word_columns)[best])
+    events, last = [], -np.inf
+    for i in np.where(fires)[0]:
+        if ends[i] - last >= refractory_s - 1e-9:
+            events.append(Event(float(ends[i]), classes[word_columns[best[i]]], float(best_p[i])))
+            last = ends[i]
+    return events

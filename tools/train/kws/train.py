@@ -1,0 +1,151 @@
+"""Trains, exports and evaluates the keyword spotter.
+
+    PYTHONPATH=tools/train python -m kws.train --data ../shared/data [--eval-only]
+
+Writes models/kws.onnx (unless --eval-only), then evaluates it on held-out
+speakers and voices and on the false-accept corpus through the streaming
+detector, chooses the per-word thresholds, and writes models/kws.toml,
+docs/kws-model.md and docs/img/kws-*.png.
+"""
+import argparse
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from . import dataset, evaluate, examples, frontend, model, report
+from .corpora import false_accept_clips
+from .vocab import CLASSES, TRIGGER_WORDS, WORDS
+
+ROOT = Path(__file__).resolve().parents[3]
+CACHE = ROOT / "tools/train/cache/kws"
+SEED = 7
+TRIGGER_FA_PER_HOUR = 0.5
+OTHER_FA_PER_HOUR = 2.0     # menu words and digits only count while a menu listens
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data", help="the shared data directory (with MANIFEST.tsv)")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate models/kws.onnx as it is")
+    return parser.parse_args()
+
+
+def progress_line(what):
+    started = time.time()
+
+    def show(done, total):
+        if done == total or done % 250 == 0:
+            end = "\n" if done == total else ""
+            print(f"\r{what}: {done}/{total} ({time.time() - started:.0f} s)", end=end, file=sys.stderr, flush=True)
+    return show
+
+
+def session(onnx_model):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(onnx_model.SerializeToString(), options)
+
+
+def train_model(data):
+    rng = np.random.default_rng(SEED)
+    recordings = data["train"]
+    specs = examples.plan(recordings, rng)
+    babble = dataset.babble(recordings, rng)
+    x = examples.features(recordings, data["train_backgrounds"], babble, specs, SEED, progress_line("training windows"))
+    y = np.array([CLASSES.index(label) for _, label, _, _ in specs])
+    net = model.train(x, y, len(CLASSES), SEED)
+    onnx_model = frontend.build(model.folded_layers(net), len(CLASSES))
+    check_export(onnx_model, net, x[:256])
+    return onnx_model, {"training_windows": int(len(y))}
+
+
+def check_export(onnx_model, net, features):
+    """The ONNX graph must give the torch model's logits (from the same features)."""
+    front = session(frontend.build())
+    audio = (np.random.default_rng(SEED + 1).standard_normal((64, frontend.WINDOW)) * 0.05).astype(np.float32)
+    expected = model.logits(net, front.run(None, {"audio": audio})[0])
+    actual = session(onnx_model).run(None, {"audio": audio})[0]
+    worst = float(np.max(np.abs(expected - actual)))
+    if worst > 1e-3:
+        raise SystemExit(f"export mismatch: max |logit difference| {worst}")
+    print(f"export check: max |logit difference| {worst:.2e}", file=sys.stderr)
+
+
+def timing(kws_session, repeats=7):
+    """ms per window, one thread; the best of `repeats` runs, since other
+    work on the machine (builds) only ever adds time."""
+    audio = (np.random.default_rng(SEED).standard_normal((8, frontend.WINDOW)) * 0.1).astype(np.float32)
+    for _ in range(20):
+        kws_session.run(None, {"audio": audio[:1]})
+    figures = {}
+    for batch, runs in ((1, 300), (8, 50)):
+        best = np.inf
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(runs):
+                kws_session.run(None, {"audio": audio[:batch]})
+            best = min(best, (time.perf_counter() - started) / runs / batch * 1000)
+        figures[batch] = best
+    return figures
+
+
+def previous_training(model_path):
+    """For --eval-only: the figures the last training run wrote."""
+    manifest = model_path.with_suffix(".toml")
+    training = tomllib.loads(manifest.read_text(encoding="utf-8")).get("training", {}) if manifest.exists() else {}
+    return {"training_windows": training.get("windows", 0), "minutes": training.get("minutes", 0.0)}
+
+
+def fa_target(word):
+    return TRIGGER_FA_PER_HOUR if word in TRIGGER_WORDS else OTHER_FA_PER_HOUR
+
+
+def evaluate_model(kws_session, data, data_dir):
+    rng = np.random.default_rng(SEED + 100)
+    det_streams = evaluate.detection_streams(data["held_out"], rng)
+    clips = false_accept_clips(data_dir, WORDS)
+    fa_audio = evaluate.false_accept_streams(clips, rng)
+    nuisance = evaluate.nuisance_streams(clips, rng)
+    print(f"scoring {len(det_streams)} detection streams, {len(fa_audio)} false-accept streams", file=sys.stderr)
+    det_scored = evaluate.score_streams(kws_session, [s[0] for s in det_streams])
+    fa_scored = evaluate.score_streams(kws_session, fa_audio)
+    det_table = evaluate.detection_sweep(det_scored, det_streams, CLASSES)
+    fa_table = evaluate.fa_sweep(fa_scored, CLASSES)
+    thresholds = evaluate.choose_thresholds(fa_table, fa_target)
+    rows = evaluate.detection_figures(det_scored, det_streams, CLASSES, thresholds)
+    fa_counts, fa_hours = evaluate.false_accepts(fa_scored, CLASSES, thresholds)
+    nuisance_figures = {name: evaluate.false_accepts(evaluate.score_streams(kws_session, audios), CLASSES, thresholds)
+                        for name, audios in nuisance.items()}
+    return {"streams": det_streams, "rows": rows, "thresholds": thresholds, "det_table": det_table,
+            "fa_table": fa_table, "cross_checked_fa": evaluate.cross_checked_fa(fa_scored, CLASSES, fa_target),
+            "fa_counts": fa_counts, "fa_hours": fa_hours, "fa_clips": len(clips), "nuisance": nuisance_figures}
+
+
+def main():
+    args = parse_args()
+    started = time.time()
+    model_path = ROOT / "models/kws.onnx"
+    sides = ("held_out",) if args.eval_only else ("train", "held_out")
+    data = dataset.load_all(args.data, CACHE / "tts", sides, progress_line("speech synthesis"), SEED)
+    extra = previous_training(model_path)
+    if not args.eval_only:
+        onnx_model, extra = train_model(data)
+        model_path.write_bytes(onnx_model.SerializeToString())
+        print(f"wrote {model_path}", file=sys.stderr)
+    kws_session = session(onnx.load(str(model_path)))
+    results = evaluate_model(kws_session, data, args.data)
+    speed = timing(kws_session)
+    if not args.eval_only:
+        extra["minutes"] = (time.time() - started) / 60
+    results.update(extra, ms_batch1=speed[1], ms_batch8=speed[8], size_bytes=model_path.stat().st_size)
+    report.write_all(ROOT, args.data, results)
+    print(f"done in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Retrains the keyword spotter and writes models/kws.onnx, models/kws.toml and
+# docs/kws-model.md (with plots in docs/img/kws-*.png). Synthesised speech is
+# cached in tools/train/cache/kws/. Extra arguments go to `python -m kws.train`
+# (e.g. --eval-only, which tools/train/eval_kws.sh passes).
+# Usage: bash tools/train/train_kws.sh [DATA_DIR]   (default ../shared/data)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=${1:-../shared/data}
+[ -f "$data/MANIFEST.tsv" ] || { echo "train_kws: $data/MANIFEST.tsv not found: pass the shared data directory" >&2; exit 2; }
+bash tools/train/kws/system_packages.sh
+bash tools/train/setup.sh
+# nice: training shares the 2 cores with builds.
+OMP_NUM_THREADS=2 PYTHONPATH=tools/train nice -n 10 .venv-train/bin/python -m kws.train --data "$data" "${@:2}"
