@@ -575,7 +575,7 @@ fn line_of_key(text: &str, section: &str, key: &str) -> usize {
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
-            in_section = trimmed == header;
+            in_section = trimmed.split('#').next().map(str::trim) == Some(header.as_str());
             if in_section {
                 header_line = index + 1;
             }
@@ -584,4 +584,21 @@ fn line_of_key(text: &str, section: &str, key: &str) -> usize {
         }
     }
     header_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_of_key;
+
+    #[test]
+    fn keys_are_found_under_headers_with_comments() {
+        let text = "[sip]\nlisten = 1\n[keywords]   # words heard\nmodel = \"m\"\nwords = [\"a\",\n  \"b\"]\n";
+        assert_eq!(line_of_key(text, "keywords", "words"), 5);
+        assert_eq!(
+            line_of_key(text, "keywords", "absent"),
+            3,
+            "the header's line"
+        );
+        assert_eq!(line_of_key(text, "nowhere", "words"), 1);
+    }
 }

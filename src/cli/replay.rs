@@ -127,6 +127,16 @@ fn recording_replay<'m>(
         Some(path) => Some(load_checked_menu(path, config)?),
         None => None,
     };
+    replay_with_menu(config, models, menu, args.channel)
+}
+
+/// Replay of recordings with `menu` (prompts then take their real time).
+fn replay_with_menu<'m>(
+    config: &GatewayConfig,
+    models: &'m Models,
+    menu: Option<Arc<Menu>>,
+    channel: ChannelPick,
+) -> Result<RecordingReplay<'m>, Failure> {
     // Prompts take their real time when a menu runs, as on a live call.
     let prompt_lengths = match &menu {
         Some(menu) => {
@@ -145,7 +155,7 @@ fn recording_replay<'m>(
         menu,
         model: &models.anger,
         keywords: Some(&models.keywords),
-        pick: args.channel,
+        pick: channel,
         smoothing: config.scoring.smoothing,
         prompt_lengths: Arc::new(prompt_lengths),
     })
@@ -377,7 +387,14 @@ fn check_fixture(
             *models = Some(load_models(config).map_err(|f| f.message)?);
         }
         let models = models.as_ref().ok_or("the models did not load")?;
-        let replayer = recording_replay(args, config, models).map_err(|f| f.message)?;
+        let replayer = match expected.menu {
+            true => {
+                let menu = config.load_menu().map_err(|e| e.to_string())?;
+                replay_with_menu(config, models, Some(menu), args.channel)
+            }
+            false => recording_replay(args, config, models),
+        }
+        .map_err(|f| f.message)?;
         replayer.run(&recording).map_err(|e| e.to_string())?
     };
     let summary = replay::summarize(&log);

@@ -1,5 +1,6 @@
 //! Regression fixtures: `fixtures/calls/<name>/` holds a call (`call.jsonl`
-//! for now) and `expected.toml` with its outcome; `replay --check` compares.
+//! or a recording) and `expected.toml` with its outcome; `replay --check`
+//! compares.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,13 @@ pub struct Expected {
     pub after_s: Option<f64>,
     /// …and at or before this many.
     pub before_s: Option<f64>,
+    /// Run the configured menu (recordings run without one otherwise).
+    #[serde(default)]
+    pub menu: bool,
+    /// Exactly these words must be heard, in this order.
+    pub keywords: Option<Vec<String>>,
+    /// This menu action must be reached.
+    pub reached: Option<String>,
 }
 
 pub fn load_expected(path: &Path) -> Result<Expected, ExpectError> {
@@ -85,6 +93,26 @@ pub fn differences(expected: &Expected, actual: &Summary) -> Vec<String> {
             }
         }
         (None, false) => {}
+    }
+    if let Some(words) = expected
+        .keywords
+        .as_ref()
+        .filter(|w| **w != actual.keywords)
+    {
+        diffs.push(format!(
+            "expected the words {words:?}, heard {:?}",
+            actual.keywords
+        ));
+    }
+    if let Some(action) = expected
+        .reached
+        .as_ref()
+        .filter(|a| !actual.reached.contains(a))
+    {
+        diffs.push(format!(
+            "expected to reach {action}, reached {:?}",
+            actual.reached
+        ));
     }
     diffs
 }

@@ -16,6 +16,10 @@ pub struct Summary {
     /// `None` when no anger score was seen (no voiced audio, or a script without scores).
     pub max_anger: Option<f32>,
     pub transfer: Option<(Duration, Transfer)>,
+    /// The words heard, in order.
+    pub keywords: Vec<String>,
+    /// The menu actions reached, in order.
+    pub reached: Vec<String>,
 }
 
 pub fn summarize(log: &[Logged]) -> Summary {
@@ -31,10 +35,26 @@ pub fn summarize(log: &[Logged]) -> Summary {
         Step::Did(Action::Transfer(transfer)) => Some((entry.at, transfer.clone())),
         _ => None,
     });
+    let keywords = log
+        .iter()
+        .filter_map(|entry| match &entry.step {
+            Step::Heard(Input::Keyword { word, .. }) => Some(word.clone()),
+            _ => None,
+        })
+        .collect();
+    let reached = log
+        .iter()
+        .filter_map(|entry| match &entry.step {
+            Step::Did(Action::Menu(MenuStep::Reached { action, .. })) => Some(action.clone()),
+            _ => None,
+        })
+        .collect();
     Summary {
         duration,
         max_anger,
         transfer,
+        keywords,
+        reached,
     }
 }
 

@@ -304,26 +304,39 @@ fn sipp_calm_caller_walks_the_menu_by_dtmf() {
         .first_seconds(10.0)
         .press(2.0, '4')
         .press(4.0, '1');
-    let pcap = caller_pcap(dir.path(), &media);
-    let (mut gateway, call) = one_call(
-        dir.path(),
-        ports,
-        0.0,
-        "caller_menu_walk.xml",
-        &[
-            ("PCAP", pcap.display().to_string()),
-            ("HANGUP_MS", "9000".into()),
-        ],
-    );
-
-    expect_ended_untransferred(&call, &gateway, "caller");
-    let steps = steps(&gateway, &call);
+    let (mut gateway, steps) = menu_walk_call(dir.path(), ports, &media, 9000);
     assert_eq!(
         digits(&steps),
         "41",
         "keys heard from RFC 4733 events\n{}",
         gateway.report()
     );
+    expect_branch_hours_walk(&steps, &gateway);
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
+}
+
+/// A call that plays `media` and hangs up after `hangup_ms`, untransferred
+/// (caller_menu_walk.xml fails on any request from voicegate); its steps.
+fn menu_walk_call(
+    dir: &Path,
+    ports: Ports,
+    media: &CallerMedia,
+    hangup_ms: u32,
+) -> (Gateway, Vec<Value>) {
+    let pcap = caller_pcap(dir, media);
+    let values = [
+        ("PCAP", pcap.display().to_string()),
+        ("HANGUP_MS", hangup_ms.to_string()),
+    ];
+    let (gateway, call) = one_call(dir, ports, 0.0, "caller_menu_walk.xml", &values);
+    expect_ended_untransferred(&call, &gateway, "caller");
+    let steps = steps(&gateway, &call);
+    (gateway, steps)
+}
+
+/// The caller went to branches and then the branch-hours flow, and heard it,
+/// with no transfer.
+fn expect_branch_hours_walk(steps: &[Value], gateway: &Gateway) {
     let menu: Vec<String> = steps
         .iter()
         .filter(|e| e["event"] == "menu")
@@ -338,11 +351,49 @@ fn sipp_calm_caller_walks_the_menu_by_dtmf() {
         .any(|w| w[0] == "node branches" && w[1] == "action flow:branch_hours");
     assert!(walked, "menu steps {menu:?}\n{}", gateway.report());
     assert!(
-        has_event(&steps, "prompt", "prompt", "branch_hours"),
+        has_event(steps, "prompt", "prompt", "branch_hours"),
         "the self-service prompt plays\n{}",
         gateway.report()
     );
     assert!(!steps.iter().any(|e| e["event"] == "transfer"));
+}
+
+/// The words a call heard, in order.
+fn words(steps: &[Value]) -> Vec<String> {
+    steps
+        .iter()
+        .filter(|e| e["event"] == "keyword")
+        .filter_map(|e| e["word"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn sipp_caller_walks_the_menu_by_saying_digits() {
+    let (ports, dir) = sipp_test(13);
+    // "four" at 3.0-3.3 s, "one" at 6.3-6.7 s (fixtures/calls/kws_menu_digit).
+    let media = CallerMedia::recording(&repo_path("fixtures/calls/kws_menu_digit/call.flac"));
+    let (mut gateway, steps) = menu_walk_call(dir.path(), ports, &media, 11_000);
+    assert_eq!(words(&steps), ["four", "one"], "{}", gateway.report());
+    expect_branch_hours_walk(&steps, &gateway);
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
+}
+
+#[test]
+fn sipp_caller_saying_rengong_three_times_goes_to_the_priority_queue() {
+    let (ports, dir) = sipp_test(14);
+    let media = CallerMedia::recording(&repo_path("fixtures/calls/kws_human_x3/call.flac"));
+    let (mut gateway, call) = referred_call(dir.path(), ports, &media, 20_000);
+    expect_transfer(&call, &gateway, "human_request", "priority", "refer");
+    let steps = steps(&gateway, &call);
+    assert_eq!(
+        words(&steps),
+        ["人工", "人工", "人工"],
+        "{}",
+        gateway.report()
+    );
+    // The third 人工 ends at 10.98 s of the recording; live time runs from the answer.
+    let t = call["transfer"]["t"].as_f64().unwrap_or(f64::NAN);
+    assert!((10.98..12.0).contains(&t), "transfer at {t} s\n{call}");
     gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 

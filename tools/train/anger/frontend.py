@@ -59,15 +59,16 @@ def mel_matrix(freqs):
 FEATURES = 4 * N_MELS + 2
 
 
-def front_end_nodes():
-    """Nodes and initializers from `audio` [N, WINDOW] to `features` [N, FEATURES]."""
+def log_mel_nodes(window, log_floor):
+    """Nodes and initializers from `audio` [N, window] to `logmel` [N, M, T]:
+    the spectrum both models start from (the keyword model shares it)."""
     kernels, freqs = dft_kernels()
     n_bins = len(freqs)
     init = [
         numpy_helper.from_array(kernels, "dft"),
         numpy_helper.from_array(mel_matrix(freqs), "mel"),
-        numpy_helper.from_array(np.array([-1, 1, WINDOW], np.int64), "shape_in"),
-        numpy_helper.from_array(np.array([LOG_FLOOR], np.float32), "floor"),
+        numpy_helper.from_array(np.array([-1, 1, window], np.int64), "shape_in"),
+        numpy_helper.from_array(np.array([log_floor], np.float32), "floor"),
         numpy_helper.from_array(np.array([n_bins, n_bins], np.int64), "halves"),
     ]
     n = helper.make_node
@@ -81,6 +82,15 @@ def front_end_nodes():
         n("MatMul", ["mel", "power"], ["melpow"]),                              # [N, M, T]
         n("Add", ["melpow", "floor"], ["melpow_floored"]),
         n("Log", ["melpow_floored"], ["logmel"]),
+    ]
+    return nodes, init
+
+
+def front_end_nodes():
+    """Nodes and initializers from `audio` [N, WINDOW] to `features` [N, FEATURES]."""
+    nodes, init = log_mel_nodes(WINDOW, LOG_FLOOR)
+    n = helper.make_node
+    nodes += [
         # Level normalisation: remove the window's mean log energy.
         n("ReduceMean", ["logmel"], ["level"], axes=[1, 2], keepdims=1),
         n("Sub", ["logmel", "level"], ["norm"]),

@@ -6,7 +6,7 @@ Python streaming detector finds in them (the Rust side must find the same).
 Voices are held out of training: espeak-ng variant f3 in Mandarin, flite's
 rms in English; the negative call is real speech (RAVDESS, never trained
 on) with DTMF and a music-like chord. Every call goes through a light phone
-line (30 dB SNR, μ-law) and is written as 8 kHz mono 16-bit FLAC.
+line (35 dB SNR) and is written as 8 kHz mono 16-bit FLAC.
 """
 import argparse
 import tomllib
@@ -72,7 +72,7 @@ def phone(parts, seed):
     x = np.concatenate(parts)
     rng = np.random.default_rng(seed)
     x = x + rng.standard_normal(len(x)) * 1e-4
-    return channel.line(x, rng, None, level_db=(0, 0), snr_db=(30, 30), loss=(0, 0))
+    return channel.line(x, rng, None, level_db=(0, 0), snr_db=(35, 35), loss=(0, 0))
 
 
 def detector(root):

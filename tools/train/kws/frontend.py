@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from anger.frontend import FRAME, FRAME_HOP, N_MELS, dft_kernels, mel_matrix
+from anger.frontend import FRAME, FRAME_HOP, N_MELS, log_mel_nodes
 
 SAMPLE_RATE = 8000
 WINDOW = 8000                       # 1.0 s
@@ -28,26 +28,9 @@ OPSET = 17
 
 def front_end_nodes():
     """Nodes and initializers from `audio` [N, WINDOW] to `features` [N, N_MELS, FRAMES]."""
-    kernels, freqs = dft_kernels()
-    n_bins = len(freqs)
-    init = [
-        numpy_helper.from_array(kernels, "dft"),
-        numpy_helper.from_array(mel_matrix(freqs), "mel"),
-        numpy_helper.from_array(np.array([-1, 1, WINDOW], np.int64), "shape_in"),
-        numpy_helper.from_array(np.array([LOG_FLOOR], np.float32), "floor"),
-        numpy_helper.from_array(np.array([n_bins, n_bins], np.int64), "halves"),
-    ]
+    nodes, init = log_mel_nodes(WINDOW, LOG_FLOOR)
     n = helper.make_node
-    nodes = [
-        n("Reshape", ["audio", "shape_in"], ["audio3"]),
-        n("Conv", ["audio3", "dft"], ["spec"], strides=[FRAME_HOP]),          # [N, 2B, T]
-        n("Split", ["spec", "halves"], ["re", "im"], axis=1),
-        n("Mul", ["re", "re"], ["re2"]),
-        n("Mul", ["im", "im"], ["im2"]),
-        n("Add", ["re2", "im2"], ["power"]),                                   # [N, B, T]
-        n("MatMul", ["mel", "power"], ["melpow"]),                             # [N, M, T]
-        n("Add", ["melpow", "floor"], ["melpow_floored"]),
-        n("Log", ["melpow_floored"], ["logmel"]),
+    nodes += [
         n("ReduceMean", ["logmel"], ["band_mean"], axes=[2], keepdims=1),      # [N, M, 1]
         n("Sub", ["logmel", "band_mean"], ["features"]),                       # [N, M, T]
     ]

@@ -192,6 +192,29 @@ def word_table(words):
 
 
 SWEEP_COLUMNS = [0.5, 0.7, 0.8, 0.9, 0.95, 0.99]
+TARGET_DETECTION = 0.95
+
+
+def trigger_status(words):
+    """Which trigger words meet 95 % detection at <= 0.5 FA/h, and which miss."""
+    met = [w for w in TRIGGER_WORDS if words[w]["detection"] >= TARGET_DETECTION and words[w]["fa_per_hour"] <= 0.5]
+    missed = [f"{w} ({words[w]['detection'] * 100:.1f} % at {words[w]['fa_per_hour']:.2f} FA/h)"
+              for w in TRIGGER_WORDS if w not in met]
+    return f"met by {', '.join(met) or 'none'}; missed by {', '.join(missed) or 'none'}"
+
+
+def source_table(results):
+    """Detection per word and source of the held-out recording, at the chosen thresholds."""
+    streams, rows = results["streams"], results["rows"]
+    sources = sorted({s[4] for s in streams})
+    lines = ["| word | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
+    for w in WORDS:
+        cells = []
+        for source in sources:
+            hits = [r[0] for s, r in zip(streams, rows) if s[1] == w and s[4] == source]
+            cells.append(f"{np.mean(hits) * 100:.0f} % of {len(hits)}" if hits else "–")
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def sweep_table(det_table, fa_table):
@@ -216,6 +239,7 @@ def write_doc(path, results, words, totals):
         size_kb=results["size_bytes"] / 1024, ms1=results["ms_batch1"], ms8=results["ms_batch8"],
         windows=results.get("training_windows", "(see the last training run)"),
         keyword_windows=examples.KEYWORD_WINDOWS, unknown_windows=examples.UNKNOWN_WINDOWS,
+        real_share=examples.REAL_SHARE * 100, partial_share=examples.PARTIAL_SHARE * 100,
         silence_windows=examples.SILENCE_WINDOWS, epochs=model.EPOCHS,
         held_out=HELD_OUT, n_streams=len(results["rows"]),
         stream_sources=", ".join(f"{k} {v}" for k, v in sorted(sources.items())),
@@ -226,6 +250,7 @@ def write_doc(path, results, words, totals):
         lat_med=totals["latency_median_s"] * 1000, lat_p90=totals["latency_p90_s"] * 1000,
         lat_max=totals["latency_max_s"] * 1000, table=word_table(words),
         sweep=sweep_table(results["det_table"], results["fa_table"]),
+        by_source=source_table(results), trigger_status=trigger_status(words),
         grid=", ".join(str(t) for t in evaluate.THRESHOLD_GRID), minutes=results["minutes"],
         thresholds=", ".join(f"{w} {words[w]['threshold']}" for w in WORDS),
     )

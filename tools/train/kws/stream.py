@@ -7,8 +7,9 @@ nothing. P = softmax(logits); each word's smoothed P is the mean of its
 last `smoothing` values (the history starts as zeros). A detection fires
 for the word with the highest smoothed P when that is >= the word's
 threshold and the word is also the arg-max class of the latest window;
-then nothing fires for `refractory_s`. The event time is the end of the
-window that fired.
+then nothing fires for `refractory_s`, and that word fires again only after
+a window where it was not the top class (re-arming). The event time is the
+end of the window that fired.
 """
 from dataclasses import dataclass
 
@@ -74,9 +75,15 @@ def detect(probs, is_voiced, ends, classes, thresholds, smoothing=SMOOTHING, ref
     best = smoothed.argmax(axis=1)
     best_p = smoothed[np.arange(len(best)), best]
     fires = is_voiced & (best_p >= word_thresholds[best]) & (probs.argmax(axis=1) == np.array(word_columns)[best])
+    top = probs.argmax(axis=1)
     events, last = [], -np.inf
-    for i in np.where(fires)[0]:
-        if ends[i] - last >= refractory_s - 1e-9:
+    armed = np.ones(len(word_columns), bool)
+    for i in range(len(ends)):
+        # A word that fired may fire again only after a window where it was
+        # not the top class: its tail stays in the sliding window for up to 1 s.
+        armed |= np.array(word_columns) != top[i]
+        if fires[i] and armed[best[i]] and ends[i] - last >= refractory_s - 1e-9:
             events.append(Event(float(ends[i]), classes[word_columns[best[i]]], float(best_p[i])))
             last = ends[i]
+            armed[best[i]] = False
     return events
