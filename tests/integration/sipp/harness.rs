@@ -255,8 +255,13 @@ impl Gateway {
     /// Writes gateway.toml into `dir`, starts serve there (with `--calls N`
     /// when given) and waits until it answers SIP on its UDP port.
     pub fn start(dir: &Path, ports: Ports, ring_s: f64, calls: Option<u32>) -> Gateway {
+        Gateway::start_with(dir, ports, &gateway_toml(ports, ring_s), calls)
+    }
+
+    /// `voicegate serve` with this gateway.toml text (listening on `ports`).
+    pub fn start_with(dir: &Path, ports: Ports, config_text: &str, calls: Option<u32>) -> Gateway {
         let config = dir.join("gateway.toml");
-        std::fs::write(&config, gateway_toml(ports, ring_s)).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_voicegate"));
         command
             .arg("serve")

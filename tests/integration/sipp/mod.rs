@@ -26,8 +26,8 @@ use voicegate::audio::g711::mulaw_decode;
 
 use crate::{json_output, repo_path, voicegate_in};
 use harness::{
-    call_wav, regex_literal, scenario, sip_exchange, sipp_binary, Arrival, Gateway, Ports, RtpSink,
-    Sipp,
+    call_wav, gateway_toml, regex_literal, scenario, sip_exchange, sipp_binary, Arrival, Gateway,
+    Ports, RtpSink, Sipp,
 };
 use pcap::{decode_presses, read_pcap, CallerMedia, Press, PT_PCMU};
 
@@ -504,6 +504,30 @@ fn sipp_bye_during_a_prompt() {
             gateway.report()
         );
     }
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
+}
+
+#[test]
+fn sipp_dead_line_is_hung_up_after_the_rtp_timeout() {
+    let (ports, dir) = sipp_test(15);
+    let config = gateway_toml(ports, 0.0).replace("inactivity_s = 30", "inactivity_s = 2");
+    let mut gateway = Gateway::start_with(dir.path(), ports, &config, Some(1));
+    let xml = scenario(
+        dir.path(),
+        "caller_dead_line.xml",
+        &[
+            ("BYE_TIMEOUT_MS", "10000".into()),
+            ("MEDIA_PORT", ports.sink.to_string()),
+        ],
+    );
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+    let call = the_call(&gateway);
+    expect_ended_untransferred(&call, &gateway, "timeout");
+    let duration = call["duration"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (2.0..3.0).contains(&duration),
+        "BYE after 2 s without RTP: {call}"
+    );
     gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
