@@ -532,6 +532,37 @@ fn sipp_dead_line_is_hung_up_after_the_rtp_timeout() {
 }
 
 #[test]
+fn sipp_registrar_accepts_the_digest_answer() {
+    let (ports, dir) = sipp_test(16);
+    let mut registrar = agent(
+        dir.path(),
+        ports,
+        "registrar_uas.xml",
+        &[
+            ("REGISTER_TIMEOUT_MS", "20000".into()),
+            ("USER", "1001".into()),
+            ("PASSWORD", "s3cret".into()),
+        ],
+    );
+    let config = gateway_toml(ports, 0.0).replace(
+        "[rtp]",
+        &format!(
+            "[sip.register]\nregistrar = \"sip:127.0.0.1:{}\"\nuser = \"1001\"\npassword = \"s3cret\"\nexpires = 60\n\n[rtp]",
+            ports.agent
+        ),
+    );
+    let gateway = Gateway::start_with(dir.path(), ports, &config, None);
+    // RFC 3261 section 22.4: 401, then the REGISTER again with Authorization.
+    let done = registrar.finish(Duration::from_secs(30));
+    assert!(
+        done.is_some_and(|status| status.success()),
+        "the registrar's sipp: {done:?} (it fails on a wrong digest answer)\n{}{}",
+        registrar.report(),
+        gateway.report()
+    );
+}
+
+#[test]
 fn sipp_call_over_tcp() {
     let (ports, dir) = sipp_test(12);
     let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
