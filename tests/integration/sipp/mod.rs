@@ -563,6 +563,28 @@ fn sipp_registrar_accepts_the_digest_answer() {
 }
 
 #[test]
+fn sipp_hold_music_is_not_scored() {
+    let (ports, dir) = sipp_test(17);
+    // The angry recording as the caller's hold music: heard while on hold,
+    // it must neither be scored nor transfer the call.
+    let media = CallerMedia::recording(&repo_path("fixtures/calls/angry_mid_call/call.flac"));
+    let pcap = caller_pcap(dir.path(), &media);
+    let values = [
+        ("PCAP", pcap.display().to_string()),
+        ("HANGUP_MS", "24000".into()),
+    ];
+    let (mut gateway, call) = one_call(dir.path(), ports, 0.0, "caller_holds.xml", &values);
+    expect_ended_untransferred(&call, &gateway, "caller");
+    let steps = steps(&gateway, &call);
+    assert!(
+        !steps.iter().any(|e| e["event"] == "anger"),
+        "no anger score while on hold\n{}",
+        gateway.report()
+    );
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
+}
+
+#[test]
 fn sipp_call_over_tcp() {
     let (ports, dir) = sipp_test(12);
     let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
