@@ -78,6 +78,17 @@ fn keywords(events: &[Value]) -> Vec<(f64, String)> {
         .collect()
 }
 
+/// `replay` of a short recording with `config`, which must fail with exit 2.
+fn replay_refuses(dir: &Path, config: &Path) -> assert_cmd::assert::Assert {
+    let call = tones(dir, 2.0, &[]);
+    voicegate_in(dir)
+        .args(["replay", "--config"])
+        .arg(config)
+        .arg(&call)
+        .assert()
+        .code(2)
+}
+
 const LISTEN_BOTH: &str = r#"["agent", "人工"]"#;
 const POLICY: &str = "human_words = [\"人工\"]\ncomplaint_words = [\"agent\"]";
 
@@ -140,13 +151,7 @@ fn silence_and_other_sounds_are_no_words() {
 fn a_word_the_model_cannot_hear_is_an_error_naming_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), r#"["agent", "人工", "refund"]"#, POLICY);
-    let call = tones(dir.path(), 2.0, &[]);
-    voicegate_in(dir.path())
-        .args(["replay", "--config"])
-        .arg(&config)
-        .arg(&call)
-        .assert()
-        .code(2)
+    replay_refuses(dir.path(), &config)
         .stderr(contains(
             "gateway.toml:3: keywords.words has \"refund\", which the keyword model",
         ))
@@ -159,12 +164,6 @@ fn a_word_the_model_cannot_hear_is_an_error_naming_its_line() {
 fn a_policy_word_voicegate_does_not_listen_for_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), r#"["人工"]"#, POLICY);
-    let call = tones(dir.path(), 2.0, &[]);
-    voicegate_in(dir.path())
-        .args(["replay", "--config"])
-        .arg(&config)
-        .arg(&call)
-        .assert()
-        .code(2)
+    replay_refuses(dir.path(), &config)
         .stderr(contains("gateway.toml:7: policy.complaint_words has \"agent\", which voicegate does not listen for: add it to keywords.words"));
 }
