@@ -136,9 +136,14 @@ def build(classifier=None):
         nodes += more_nodes
         init += more_init
         output = helper.make_tensor_value_info("anger_logit", TensorProto.FLOAT, ["batch"])
+    return graph_model("anger", nodes, init, WINDOW, output)
+
+
+def graph_model(name, nodes, init, window, output):
+    """A checked ONNX model from `audio` [N, window] to `output` (both models' last step)."""
     graph = helper.make_graph(
-        nodes, "anger",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", WINDOW])],
+        nodes, name,
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", window])],
         [output], initializer=init,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="voicegate tools/train")

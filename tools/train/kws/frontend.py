@@ -14,16 +14,14 @@ batch norm folded in, ReLU, then the mean and the max over time and a
 linear layer to the logits.
 """
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from anger.frontend import FRAME, FRAME_HOP, N_MELS, log_mel_nodes
+from anger.frontend import FRAME, FRAME_HOP, N_MELS, graph_model, log_mel_nodes
 
 SAMPLE_RATE = 8000
 WINDOW = 8000                       # 1.0 s
 FRAMES = (WINDOW - FRAME) // FRAME_HOP + 1
 LOG_FLOOR = 1e-6                    # about -90 dB below a full-scale bin: digital silence and lost packets stay finite
-OPSET = 17
 
 
 def front_end_nodes():
@@ -73,12 +71,4 @@ def build(classifier=None, n_classes=None):
         nodes += more_nodes
         init += more_init
         output = helper.make_tensor_value_info("keyword_logits", TensorProto.FLOAT, ["batch", n_classes])
-    graph = helper.make_graph(
-        nodes, "kws",
-        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", WINDOW])],
-        [output], initializer=init,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="voicegate tools/train")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return graph_model("kws", nodes, init, WINDOW, output)
