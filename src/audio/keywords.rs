@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::vad::level_db;
-use super::windows::Window;
+use super::windows::{Framer, Window};
 use super::{CALL_RATE, FRAME_SAMPLES};
 use crate::infer::Detection;
 
@@ -24,7 +24,7 @@ pub struct KeywordWindows {
     audio: VecDeque<f32>,
     /// Per 20 ms frame in `audio`: loud enough to be speech?
     loud: VecDeque<bool>,
-    partial: Vec<f32>,
+    framer: Framer,
     since_last: usize,
     position: u64,
 }
@@ -45,7 +45,7 @@ impl KeywordWindows {
             speech_level_db,
             audio: vec![0.0; window].into(),
             loud: vec![false; frames].into(),
-            partial: Vec::with_capacity(FRAME_SAMPLES),
+            framer: Framer::default(),
             since_last: 0,
             position: 0,
         }
@@ -53,17 +53,11 @@ impl KeywordWindows {
 
     /// Feeds samples at the call rate; returns one entry per hop completed.
     pub fn push(&mut self, samples: &[f32]) -> Vec<KeywordWindow> {
-        let mut ready = Vec::new();
-        for &sample in samples {
-            self.partial.push(sample);
-            if self.partial.len() == FRAME_SAMPLES {
-                let frame = std::mem::take(&mut self.partial);
-                ready.extend(self.push_frame(&frame));
-                self.partial = frame;
-                self.partial.clear();
-            }
-        }
-        ready
+        let frames = self.framer.push(samples);
+        frames
+            .iter()
+            .filter_map(|frame| self.push_frame(frame))
+            .collect()
     }
 
     fn push_frame(&mut self, frame: &[f32]) -> Option<KeywordWindow> {

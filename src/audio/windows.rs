@@ -15,6 +15,34 @@ pub struct Window {
     pub samples: Vec<f32>,
 }
 
+/// Regroups a stream of samples, in blocks of any size, into 20 ms frames.
+#[derive(Debug, Default)]
+pub struct Framer {
+    partial: Vec<f32>,
+}
+
+impl Framer {
+    /// The frames `samples` complete, in order.
+    pub fn push(&mut self, samples: &[f32]) -> Vec<Vec<f32>> {
+        let mut frames = Vec::new();
+        for &sample in samples {
+            self.partial.push(sample);
+            if self.partial.len() == FRAME_SAMPLES {
+                frames.push(std::mem::replace(
+                    &mut self.partial,
+                    Vec::with_capacity(FRAME_SAMPLES),
+                ));
+            }
+        }
+        frames
+    }
+
+    /// Samples waiting for their frame to fill.
+    pub fn pending(&self) -> usize {
+        self.partial.len()
+    }
+}
+
 pub struct VoicedWindows {
     vad: Vad,
     window: usize,
@@ -23,7 +51,7 @@ pub struct VoicedWindows {
     since_last: usize,
     /// Samples seen so far (voiced or not): the call clock.
     position: u64,
-    partial: Vec<f32>,
+    framer: Framer,
 }
 
 impl VoicedWindows {
@@ -35,31 +63,23 @@ impl VoicedWindows {
             voiced: VecDeque::with_capacity(window),
             since_last: 0,
             position: 0,
-            partial: Vec::with_capacity(FRAME_SAMPLES),
+            framer: Framer::default(),
         }
     }
 
     /// Feeds samples at the call rate; returns the windows completed by them.
     pub fn push(&mut self, samples: &[f32]) -> Vec<Window> {
-        let mut ready = Vec::new();
-        for &sample in samples {
-            self.partial.push(sample);
-            if self.partial.len() == FRAME_SAMPLES {
-                let frame = std::mem::take(&mut self.partial);
-                if let Some(window) = self.push_frame(&frame) {
-                    ready.push(window);
-                }
-                self.partial = frame;
-                self.partial.clear();
-            }
-        }
-        ready
+        let frames = self.framer.push(samples);
+        frames
+            .iter()
+            .filter_map(|frame| self.push_frame(frame))
+            .collect()
     }
 
     /// Time of the audio seen so far.
     pub fn elapsed(&self) -> Duration {
         Duration::from_secs_f64(
-            (self.position + self.partial.len() as u64) as f64 / f64::from(CALL_RATE),
+            (self.position + self.framer.pending() as u64) as f64 / f64::from(CALL_RATE),
         )
     }
 
