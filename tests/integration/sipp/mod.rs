@@ -391,9 +391,10 @@ fn sipp_caller_saying_rengong_three_times_goes_to_the_priority_queue() {
         "{}",
         gateway.report()
     );
-    // The third 人工 ends at 10.98 s of the recording; live time runs from the answer.
+    // The third 人工 ends at 10.98 s of the recording (it may fire once most
+    // of it is heard); live time runs from the answer.
     let t = call["transfer"]["t"].as_f64().unwrap_or(f64::NAN);
-    assert!((10.98..12.0).contains(&t), "transfer at {t} s\n{call}");
+    assert!((10.78..12.0).contains(&t), "transfer at {t} s\n{call}");
     gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 

