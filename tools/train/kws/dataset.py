@@ -18,9 +18,9 @@ SENTENCE_COUNT = 8            # per sentence, training voices only
 RANDOM_PHRASES = 700          # per language (English, Mandarin), one voice each
 # The neural voices (slower to synthesise, closer to people): utterances per
 # keyword (training, held-out), and how many of the other texts they speak.
-NEURAL_ENGLISH_KEYWORD_COUNT = (30, 12)
+NEURAL_ENGLISH_KEYWORD_COUNT = (30, 25)
 NEURAL_MANDARIN_KEYWORD_COUNT = (60, 20)
-PIPER_KEYWORD_COUNT = 15      # held out: Piper's one voice never trains
+PIPER_KEYWORD_COUNT = 40      # held out: Piper's one voice never trains
 NEURAL_NEAR_MISS_COUNT = {"en": 1, "zh": 4}
 NEURAL_SENTENCE_COUNT = {"en": 2, "zh": 3}
 NEURAL_RANDOM_PHRASES = {"en": 300, "zh": 250}

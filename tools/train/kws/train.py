@@ -106,11 +106,12 @@ def fa_target(word):
 
 
 def evaluate_model(kws_session, data, data_dir):
-    rng = np.random.default_rng(SEED + 100)
-    det_streams = evaluate.detection_streams(data["held_out"], rng)
+    # One generator each, so that the false-accept corpus (and so the
+    # thresholds) stays the same when the held-out set grows.
+    det_streams = evaluate.detection_streams(data["held_out"], np.random.default_rng([SEED, 100]))
     clips = false_accept_clips(data_dir, WORDS)
-    fa_audio = evaluate.false_accept_streams(clips, rng)
-    nuisance = evaluate.nuisance_streams(clips, rng)
+    fa_audio = evaluate.false_accept_streams(clips, np.random.default_rng([SEED, 101]))
+    nuisance = evaluate.nuisance_streams(clips, np.random.default_rng([SEED, 102]))
     print(f"scoring {len(det_streams)} detection streams, {len(fa_audio)} false-accept streams", file=sys.stderr)
     det_scored = evaluate.score_streams(kws_session, [s[0] for s in det_streams])
     fa_scored = evaluate.score_streams(kws_session, fa_audio)
