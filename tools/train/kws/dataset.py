@@ -85,8 +85,7 @@ def neural_plan(rng, held_out):
     if held_out:
         return plan
     texts = {"en": (ENGLISH_NEAR_MISSES, ENGLISH_SENTENCES, english_words(), " ", (2, 6)),
-             "zh": (MANDARIN_NEAR_MISSES, MANDARIN_SENTENCES,
-                    mandarin_characters(), "", (2, 9))}
+             "zh": (MANDARIN_NEAR_MISSES, MANDARIN_SENTENCES, mandarin_characters(), "", (2, 9))}
     for language, (near_misses, sentences, vocabulary, joiner, length) in texts.items():
         for text in near_misses:
             plan += [(UNKNOWN, r) for r in kokoro(text, NEURAL_NEAR_MISS_COUNT[language])]

@@ -133,14 +133,14 @@ def fa_sweep(fa_scored, classes):
     return table
 
 
-def choose_thresholds(fa_scored, classes, fa_target):
+def choose_thresholds(fa_table, fa_scored, classes, fa_target):
     """Per word: the lowest grid threshold from which every higher one keeps
     the word's FA/h within its target in the sweep (all words at one
     threshold), the highest if none does; then, since with each word at its
     own threshold the words compete differently for the top class, every
     word still over its target moves up the grid until none is."""
     chosen = {}
-    for word, rates in fa_sweep(fa_scored, classes).items():
+    for word, rates in fa_table.items():
         chosen[word] = THRESHOLD_GRID[-1]
         for threshold, rate in reversed(list(zip(THRESHOLD_GRID, rates))):
             if rate > fa_target(word):
@@ -163,7 +163,7 @@ def cross_checked_fa(fa_scored, classes, fa_target):
     halves = (fa_scored[0::2], fa_scored[1::2])
     counts, hours = {w: 0 for w in WORDS}, 0.0
     for tune, test in (halves, halves[::-1]):
-        thresholds = choose_thresholds(tune, classes, fa_target)
+        thresholds = choose_thresholds(fa_sweep(tune, classes), tune, classes, fa_target)
         found, duration = false_accepts(test, classes, thresholds)
         hours += duration
         for w in WORDS:

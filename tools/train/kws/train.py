@@ -117,7 +117,7 @@ def evaluate_model(kws_session, data, data_dir):
     fa_scored = evaluate.score_streams(kws_session, fa_audio)
     det_table = evaluate.detection_sweep(det_scored, det_streams, CLASSES)
     fa_table = evaluate.fa_sweep(fa_scored, CLASSES)
-    thresholds = evaluate.choose_thresholds(fa_scored, CLASSES, fa_target)
+    thresholds = evaluate.choose_thresholds(fa_table, fa_scored, CLASSES, fa_target)
     rows = evaluate.detection_figures(det_scored, det_streams, CLASSES, thresholds)
     fa_counts, fa_hours = evaluate.false_accepts(fa_scored, CLASSES, thresholds)
     nuisance_figures = {name: evaluate.false_accepts(evaluate.score_streams(kws_session, audios), CLASSES, thresholds)
