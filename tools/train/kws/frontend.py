@@ -11,7 +11,8 @@ see the same numbers.
 
 Classifier: five 1-D convolutions over time (mel bands as channels) with
 batch norm folded in, ReLU, then the mean and the max over time and a
-linear layer to the logits.
+linear layer to the logits; the model's logits are the mean of those of
+an ensemble of such networks trained with different seeds.
 """
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -35,40 +36,45 @@ def front_end_nodes():
     return nodes, init
 
 
-def classifier_nodes(layers, head_weight, head_bias):
-    """`layers`: list of (weight [O, I, K], bias [O], stride) with batch norm
-    already folded in; `head_*`: the linear layer over [mean, max] pooling."""
+def classifier_nodes(layers, head_weight, head_bias, name):
+    """One classifier, its tensors prefixed with `name`: `layers` is a list
+    of (weight [O, I, K], bias [O], stride) with batch norm already folded
+    in; `head_*` the linear layer over [mean, max] pooling. Output: `name`."""
     n = helper.make_node
     nodes, init, current = [], [], "features"
     for index, (weight, bias, stride) in enumerate(layers):
         k = weight.shape[-1]
-        init += [numpy_helper.from_array(weight.astype(np.float32), f"conv{index}_w"),
-                 numpy_helper.from_array(bias.astype(np.float32), f"conv{index}_b")]
+        conv = f"{name}_conv{index}"
+        init += [numpy_helper.from_array(weight.astype(np.float32), f"{conv}_w"),
+                 numpy_helper.from_array(bias.astype(np.float32), f"{conv}_b")]
         nodes += [
-            n("Conv", [current, f"conv{index}_w", f"conv{index}_b"], [f"conv{index}"],
-              strides=[stride], pads=[k // 2, k // 2]),
-            n("Relu", [f"conv{index}"], [f"act{index}"]),
+            n("Conv", [current, f"{conv}_w", f"{conv}_b"], [conv], strides=[stride], pads=[k // 2, k // 2]),
+            n("Relu", [conv], [f"{name}_act{index}"]),
         ]
-        current = f"act{index}"
-    init += [numpy_helper.from_array(head_weight.astype(np.float32), "head_w"),
-             numpy_helper.from_array(head_bias.astype(np.float32), "head_b")]
+        current = f"{name}_act{index}"
+    init += [numpy_helper.from_array(head_weight.astype(np.float32), f"{name}_head_w"),
+             numpy_helper.from_array(head_bias.astype(np.float32), f"{name}_head_b")]
     nodes += [
-        n("ReduceMean", [current], ["pool_mean"], axes=[2], keepdims=0),
-        n("ReduceMax", [current], ["pool_max"], axes=[2], keepdims=0),
-        n("Concat", ["pool_mean", "pool_max"], ["pooled"], axis=1),
-        n("Gemm", ["pooled", "head_w", "head_b"], ["keyword_logits"], transB=1),
+        n("ReduceMean", [current], [f"{name}_pool_mean"], axes=[2], keepdims=0),
+        n("ReduceMax", [current], [f"{name}_pool_max"], axes=[2], keepdims=0),
+        n("Concat", [f"{name}_pool_mean", f"{name}_pool_max"], [f"{name}_pooled"], axis=1),
+        n("Gemm", [f"{name}_pooled", f"{name}_head_w", f"{name}_head_b"], [name], transB=1),
     ]
     return nodes, init
 
 
-def build(classifier=None, n_classes=None):
-    """The front end alone (output `features`), or the whole model
-    (`classifier` = (layers, head_weight, head_bias)) ending in `keyword_logits`."""
+def build(classifiers=(), n_classes=None):
+    """The front end alone (output `features`), or the whole model ending in
+    `keyword_logits`: the mean of the logits of `classifiers`, each a
+    (layers, head_weight, head_bias) of one network of the ensemble."""
     nodes, init = front_end_nodes()
     output = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", N_MELS, FRAMES])
-    if classifier is not None:
-        more_nodes, more_init = classifier_nodes(*classifier)
-        nodes += more_nodes
-        init += more_init
+    if classifiers:
+        members = [f"member{i}_logits" for i in range(len(classifiers))]
+        for classifier, member in zip(classifiers, members):
+            more_nodes, more_init = classifier_nodes(*classifier, member)
+            nodes += more_nodes
+            init += more_init
+        nodes.append(helper.make_node("Mean", members, ["keyword_logits"]))
         output = helper.make_tensor_value_info("keyword_logits", TensorProto.FLOAT, ["batch", n_classes])
     return graph_model("kws", nodes, init, WINDOW, output)

@@ -11,6 +11,7 @@ from torch import nn
 # receptive field of about 0.6 s, and the mean and max over time after it.
 LAYERS = [(64, 3, 1), (96, 5, 2), (128, 5, 2), (160, 5, 2), (192, 3, 1)]
 EPOCHS = 24
+ENSEMBLE_SEEDS = (7, 8)      # one network per seed; the model averages their logits
 BATCH = 128
 LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 1e-3

@@ -58,17 +58,18 @@ def train_model(data):
     babble = dataset.babble(recordings, rng)
     x = examples.features(recordings, data["train_backgrounds"], babble, specs, SEED, progress_line("training windows"))
     y = np.array([CLASSES.index(label) for _, label, _, _ in specs])
-    net = model.train(x, y, len(CLASSES), SEED)
-    onnx_model = frontend.build(model.folded_layers(net), len(CLASSES))
-    check_export(onnx_model, net, x[:256])
+    nets = [model.train(x, y, len(CLASSES), seed) for seed in model.ENSEMBLE_SEEDS]
+    onnx_model = frontend.build([model.folded_layers(net) for net in nets], len(CLASSES))
+    check_export(onnx_model, nets)
     return onnx_model, {"training_windows": int(len(y))}
 
 
-def check_export(onnx_model, net, features):
-    """The ONNX graph must give the torch model's logits (from the same features)."""
+def check_export(onnx_model, nets):
+    """The ONNX graph must give the torch ensemble's mean logits (from the same features)."""
     front = session(frontend.build())
     audio = (np.random.default_rng(SEED + 1).standard_normal((64, frontend.WINDOW)) * 0.05).astype(np.float32)
-    expected = model.logits(net, front.run(None, {"audio": audio})[0])
+    features = front.run(None, {"audio": audio})[0]
+    expected = np.mean([model.logits(net, features) for net in nets], axis=0)
     actual = session(onnx_model).run(None, {"audio": audio})[0]
     worst = float(np.max(np.abs(expected - actual)))
     if worst > 1e-3:
