@@ -135,22 +135,25 @@ def to_8k(audio, rate):
     return audio.astype(np.float32)
 
 
+def render(request, cache_dir):
+    """(audio, sample rate) of one request, from its engine."""
+    if request.engine == "kokoro":
+        return neural.kokoro(request.text, request.voice, request.rate, Path(cache_dir).parent / "neural")
+    if request.engine == "piper":
+        return neural.piper(request.text, request.rate)
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = str(Path(tmp) / "out.wav")
+        cmd, stdin = command(request, wav)
+        subprocess.run(cmd, input=stdin, text=True, check=True, capture_output=True)
+        return soundfile.read(wav, dtype="float32")
+
+
 def synthesise(request, cache_dir):
     """Audio for one request (8 kHz float32), from the cache when it is there."""
     path = Path(cache_dir) / f"{request.key()}.wav"
-    if not path.exists() and request.engine in ("kokoro", "piper"):
-        if request.engine == "kokoro":
-            audio, rate = neural.kokoro(request.text, request.voice, request.rate, Path(cache_dir).parent / "neural")
-        else:
-            audio, rate = neural.piper(request.text, request.rate)
-        soundfile.write(path, to_8k(audio, rate), SAMPLE_RATE, subtype="PCM_16")
     if not path.exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            wav = str(Path(tmp) / "out.wav")
-            cmd, stdin = command(request, wav)
-            subprocess.run(cmd, input=stdin, text=True, check=True, capture_output=True)
-            audio, rate = soundfile.read(wav, dtype="float32")
-            soundfile.write(path, to_8k(audio, rate), SAMPLE_RATE, subtype="PCM_16")
+        audio, rate = render(request, cache_dir)
+        soundfile.write(path, to_8k(audio, rate), SAMPLE_RATE, subtype="PCM_16")
     audio, _ = soundfile.read(path, dtype="float32")
     return audio
 
