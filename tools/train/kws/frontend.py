@@ -12,7 +12,7 @@ see the same numbers.
 Classifier: five 1-D convolutions over time (mel bands as channels) with
 batch norm folded in, ReLU, then the mean and the max over time and a
 linear layer to the logits; the model's logits are the mean of those of
-an ensemble of such networks trained with different seeds.
+an ensemble of such networks trained from different seeds and windows.
 """
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper

@@ -52,16 +52,25 @@ def session(onnx_model):
 
 
 def train_model(data):
-    rng = np.random.default_rng(SEED)
-    recordings = data["train"]
-    specs = examples.plan(recordings, rng)
-    babble = dataset.babble(recordings, rng)
-    x = examples.features(recordings, data["train_backgrounds"], babble, specs, SEED, progress_line("training windows"))
-    y = np.array([CLASSES.index(label) for _, label, _, _ in specs])
-    nets = [model.train(x, y, len(CLASSES), seed) for seed in model.ENSEMBLE_SEEDS]
+    nets = []
+    for phrase_share in examples.PHRASE_SHARES:
+        x, y = training_windows(data, phrase_share)
+        nets += [model.train(x, y, len(CLASSES), seed) for seed in model.ENSEMBLE_SEEDS]
     onnx_model = frontend.build([model.folded_layers(net) for net in nets], len(CLASSES))
     check_export(onnx_model, nets)
     return onnx_model, {"training_windows": int(len(y))}
+
+
+def training_windows(data, phrase_share):
+    """Features and labels of one recipe (its own generator, so that each
+    recipe's windows are what they would be alone)."""
+    rng = np.random.default_rng(SEED)
+    recordings = data["train"]
+    specs = examples.plan(recordings, rng, phrase_share)
+    babble = dataset.babble(recordings, rng)
+    what = f"training windows ({phrase_share:.0%} phrases)"
+    x = examples.features(recordings, data["train_backgrounds"], babble, specs, SEED, progress_line(what))
+    return x, np.array([CLASSES.index(label) for _, label, _, _ in specs])
 
 
 def check_export(onnx_model, nets):
