@@ -23,6 +23,15 @@ def alaw_round_trip(x):
     return np.sign(x) * expanded
 
 
+def rms(x):
+    return np.sqrt(np.mean(x ** 2))
+
+
+def at_rms(x, target):
+    """`x` scaled to an RMS of `target` (silence stays silence)."""
+    return x / (rms(x) + 1e-9) * target
+
+
 def room(x, rng):
     """A synthetic room: exponentially decaying noise as impulse response,
     RT60 0.15-0.8 s, mixed with the direct sound."""
@@ -34,7 +43,7 @@ def room(x, rng):
     response = tail / np.sqrt(np.sum(tail ** 2)) * rng.uniform(0.2, 0.9)
     response[0] = 1.0
     wet = fftconvolve(x, response)[:len(x)]
-    return wet * (np.sqrt(np.mean(x ** 2)) / (np.sqrt(np.mean(wet ** 2)) + 1e-12))
+    return wet * (rms(x) / (rms(wet) + 1e-12))
 
 
 def clip_hard(x, rng):
@@ -50,7 +59,7 @@ def line(x, rng, noise_bed=None, level_db=(-15, 10), snr_db=(5, 35), loss=(0.0, 
     x = x * (NOMINAL_RMS / (active_rms(x) + 1e-9)) * 10 ** (rng.uniform(*level_db) / 20)
     if noise_bed is not None and rng.random() < 0.4:
         bed = np.resize(noise_bed, len(x))
-        bed = bed / (np.sqrt(np.mean(bed ** 2)) + 1e-12)
+        bed = bed / (rms(bed) + 1e-12)
     else:
         bed = coloured_noise(rng, len(x), rng.choice(["white", "pink"]))
     x = x + sosfilt(_BAND, bed) * active_rms(x) * 10 ** (-rng.uniform(*snr_db) / 20)

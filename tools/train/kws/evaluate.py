@@ -48,7 +48,7 @@ def detection_streams(recordings, rng):
         if rng.random() < 0.5:
             context = others[rng.integers(len(others))]
             end = lead - int(rng.uniform(0.15, 0.4) * SAMPLE_RATE)
-            piece = context[-end:] * (np.sqrt(np.mean(rec.audio ** 2)) / (np.sqrt(np.mean(context ** 2)) + 1e-9))
+            piece = context[-end:] * (channel.rms(rec.audio) / (channel.rms(context) + 1e-9))
             x[end - len(piece):end] = piece
         start, end = word_bounds(rec.audio)
         audio = channel.line(x, rng, bed, level_db=(-10, 10), snr_db=(10, 35), loss=(0.0, 0.02))

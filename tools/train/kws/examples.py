@@ -75,7 +75,7 @@ def keyword_window(word, rng, others, label):
     start = int(rng.integers(0, WINDOW - len(word) + 1))
     x[start:start + len(word)] = word
     if rng.random() < 0.35:
-        add_context(x, start, start + len(word), rng, others, np.sqrt(np.mean(word ** 2)))
+        add_context(x, start, start + len(word), rng, others, channel.rms(word))
     return x
 
 
@@ -86,12 +86,12 @@ def add_context(x, word_start, word_end, rng, others, word_rms):
     if before > 800:
         speech = others[rng.integers(len(others))]
         piece = speech[-before:]
-        x[before - len(piece):before] += piece / (np.sqrt(np.mean(piece ** 2)) + 1e-9) * gain
+        x[before - len(piece):before] += channel.at_rms(piece, gain)
     after = WINDOW - word_end - gap
     if after > 800:
         speech = others[rng.integers(len(others))]
         piece = speech[:after]
-        x[word_end + gap:word_end + gap + len(piece)] += piece / (np.sqrt(np.mean(piece ** 2)) + 1e-9) * gain
+        x[word_end + gap:word_end + gap + len(piece)] += channel.at_rms(piece, gain)
 
 
 def unknown_window(speech, rng):
@@ -121,7 +121,7 @@ def phrase_window(speaker_words, rng):
         cursor = starts[-1] + len(word)
     phrase = np.zeros(cursor)
     for start, word in zip(starts, words):
-        phrase[start:start + len(word)] += word / (np.sqrt(np.mean(word ** 2)) + 1e-9) * 10 ** (rng.uniform(-6, 0) / 20)
+        phrase[start:start + len(word)] += channel.at_rms(word, 10 ** (rng.uniform(-6, 0) / 20))
     return unknown_window(phrase, rng)
 
 
