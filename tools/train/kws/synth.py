@@ -44,6 +44,9 @@ KOKORO_HELD_OUT = "jf_nezumi"
 # Training speakers: Kokoro's other four voices alone, or two of them mixed.
 KOKORO_TRAINING = [v for v in neural.KOKORO_VOICES if v != KOKORO_HELD_OUT]
 KOKORO_ALONE_SHARE = 0.3
+# Appended to a request's cache key: Piper's clips made before its noise was
+# seeded (neural.py) were random, so a cache holding them must not be reused.
+ENGINE_REVISIONS = {"piper": "seeded noise"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class Request:
     pitch: int      # espeak pitch 0-99 or flite/festival mean F0 in Hz (0: the voice's own)
 
     def key(self):
-        return hashlib.sha1(repr(self).encode()).hexdigest()[:20]
+        """The cache name; an engine whose output changed gets a new one."""
+        return hashlib.sha1((repr(self) + ENGINE_REVISIONS.get(self.engine, "")).encode()).hexdigest()[:20]
 
 
 def english_voices(held_out):
