@@ -32,6 +32,7 @@ KOKORO_MAX_TOKENS = 500
 KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 PIPER_SCALES = (0.667, 0.8)     # noise_scale, noise_w: the voice's own defaults
 PIPER_NOISE_SHAPE = (1, 256, 4096)   # more channels (2, 192) and steps than any keyword's noise needs
+PIPER_MAX_IDS = 400   # phoneme ids whose frames (about 10 each at most) surely fit PIPER_NOISE_SHAPE
 
 _loaded = {}
 
@@ -159,6 +160,9 @@ def piper(text, rate):
         if ch in id_map:
             ids += id_map[ch] + id_map["_"]
     ids += id_map["$"]
+    if len(ids) > PIPER_MAX_IDS:
+        raise ValueError(f"piper: {text[:40]!r}… is {len(ids)} phoneme ids, more than the {PIPER_MAX_IDS} "
+                         "the seeded noise covers: synthesise it in shorter pieces")
     noise, noise_w = PIPER_SCALES
     seed = int(hashlib.sha1(f"{text}|{rate}".encode()).hexdigest()[:12], 16)
     rng = np.random.default_rng(seed)
