@@ -83,6 +83,8 @@ fn replay_speed(c: &mut Criterion) {
         pick: ChannelPick::Mix,
         smoothing: 0.7,
         prompt_lengths: Default::default(),
+        queues: Default::default(),
+        dtmf: Vec::new(),
     };
     let path = repo("fixtures/calls/angry_mid_call/call.flac");
     let mut group = c.benchmark_group("replay");

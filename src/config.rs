@@ -1,7 +1,7 @@
 //! `sip-config/gateway.toml`: policy thresholds, routing, queues, VIPs and the
 //! menu to run. Unknown keys are errors; every error names file:line.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -422,6 +422,14 @@ impl GatewayConfig {
             }
         }
         Ok(())
+    }
+
+    /// Each queue's Refer-To URI, by queue name.
+    pub fn queue_uris(&self) -> HashMap<String, String> {
+        self.queues
+            .iter()
+            .map(|(name, queue)| (name.clone(), queue.uri.clone()))
+            .collect()
     }
 
     /// The engine's share of the configuration.

@@ -6,6 +6,7 @@
 //! decision a live caller gets.
 
 pub mod audio;
+pub mod callcore;
 pub mod cli;
 pub mod config;
 pub mod engine;

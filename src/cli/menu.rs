@@ -7,10 +7,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::Failure;
+use crate::callcore::{CallEvent, CallerId, CoreInput, EventKind};
 use crate::config::GatewayConfig;
 use crate::engine::{dtmf_key, Action, Input, MenuStep};
 use crate::menu::{self, CheckOptions, Menu, Problem, ProblemKind};
-use crate::replay::{self, CallerId, Step, VirtualCall};
+use crate::replay::{self, VirtualCall};
 
 #[derive(Debug, Subcommand)]
 pub enum MenuCommand {
@@ -250,21 +251,20 @@ fn simulate(file: &Path, inputs: &[String], config: Option<&Path>) -> Result<(),
         )));
     }
     let config = GatewayConfig::discover(config).map_err(Failure::input)?;
-    let mut call = VirtualCall::start(
+    let setup = replay::replay_setup(
         config.engine_config(),
         Some(Arc::new(menu)),
         CallerId::default(),
-        Arc::default(),
     );
+    let mut call = VirtualCall::start(setup, None);
     for (index, input) in inputs.iter().enumerate() {
         let at = Duration::from_secs(index as u64 + 1);
-        call.feed(at, input_of(input));
+        call.feed(at, CoreInput::Engine(input_of(input)));
     }
     let end = Duration::from_secs(inputs.len() as u64 + 1);
-    let log = call.finish(end);
-    let summary = replay::summarize(&log);
-    print!("{}", replay::timeline(&log, &summary));
-    println!("final: {}", final_outcome(&log));
+    let events = call.finish(end);
+    print!("{}", replay::timeline(&events));
+    println!("final: {}", final_outcome(&events));
     Ok(())
 }
 
@@ -280,26 +280,26 @@ fn input_of(text: &str) -> Input {
 
 /// Where the walk ended: a transfer or hang-up, else the last action reached,
 /// else the node the caller is left at.
-fn final_outcome(log: &[replay::Logged]) -> String {
+fn final_outcome(events: &[CallEvent]) -> String {
     let mut outcome = "no menu position".to_string();
     let mut reached_action = false;
-    for entry in log {
-        match &entry.step {
-            Step::Did(Action::Transfer(transfer)) => {
+    for event in events {
+        match &event.kind {
+            EventKind::Did(Action::Transfer(transfer)) => {
                 return format!(
                     "transfer to {} (reason {}, priority {})",
                     transfer.target, transfer.reason, transfer.priority
                 )
             }
-            Step::Did(Action::HangUp { reason }) => {
+            EventKind::Did(Action::HangUp { reason }) => {
                 return format!("the gateway hung up ({})", reason.as_str())
             }
-            Step::Did(Action::Menu(MenuStep::Reached { action, .. })) => {
+            EventKind::Did(Action::Menu(MenuStep::Reached { action, .. })) => {
                 outcome = action.clone();
                 reached_action = true;
             }
             // Zero hops means back at the entry after a flow: the action stands.
-            Step::Did(Action::Menu(MenuStep::Entered { node, hops }))
+            EventKind::Did(Action::Menu(MenuStep::Entered { node, hops }))
                 if *hops > 0 || !reached_action =>
             {
                 outcome = format!("at node {node}, no action reached");

@@ -6,6 +6,7 @@ mod serve;
 
 use std::fmt::Display;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -51,6 +52,37 @@ impl Failure {
             message: error.to_string(),
         }
     }
+}
+
+/// Key presses at times of a call: `KEY@SECONDS`, comma-separated, in time order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DtmfSchedule(pub Vec<(Duration, char)>);
+
+/// Reads "1@4.0,0@9.5" (an empty text is no keys).
+pub fn parse_dtmf_schedule(text: &str) -> Result<DtmfSchedule, String> {
+    let mut keys: Vec<(Duration, char)> = Vec::new();
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let problem =
+            || format!("{item:?} is not KEY@SECONDS: write e.g. 1@4.0 (keys 0-9, *, #, A-D)");
+        let (key, at) = item.split_once('@').ok_or_else(problem)?;
+        let key = crate::engine::dtmf_key(key.trim()).ok_or_else(problem)?;
+        let seconds: f64 = at.trim().parse().map_err(|_| problem())?;
+        if !(0.0..=86_400.0).contains(&seconds) {
+            return Err(format!("{item:?}: the time must be 0 to 86400 seconds"));
+        }
+        let at = Duration::from_secs_f64(seconds);
+        if keys.last().is_some_and(|(last, _)| *last > at) {
+            return Err(format!(
+                "{item:?} comes before the key listed ahead of it: list keys in time order"
+            ));
+        }
+        keys.push((at, key));
+    }
+    Ok(DtmfSchedule(keys))
 }
 
 /// Parses the arguments, runs the command, and returns the exit code.

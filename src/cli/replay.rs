@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use clap::{ArgGroup, Args};
 
-use super::Failure;
+use super::{parse_dtmf_schedule, DtmfSchedule, Failure};
 use crate::audio::{ChannelPick, PromptLibrary};
+use crate::callcore::{json_event, CallEvent, CallSummary, EventKind};
 use crate::config::{checked_menu, GatewayConfig};
 use crate::infer::{KeywordModel, WindowModel};
 use crate::menu::{self, Menu};
-use crate::replay::{self, Logged, RecordingReplay, Summary};
+use crate::replay::{self, RecordingReplay};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("calls").required(true).args(["inputs", "script", "check"])))]
@@ -45,6 +46,10 @@ pub struct ReplayArgs {
     /// The caller's channel in a recording: `mix`, or 0, 1, … (0 = left).
     #[arg(long, default_value = "mix", value_parser = parse_channel)]
     channel: ChannelPick,
+    /// Keys the caller presses during a recording, KEY@SECONDS, comma-separated
+    /// ("1@4.0,0@9.5"), as `voicegate call --dtmf` sends them.
+    #[arg(long, value_name = "KEYS", value_parser = parse_dtmf_schedule, default_value = "")]
+    dtmf: DtmfSchedule,
 }
 
 fn parse_channel(text: &str) -> Result<ChannelPick, String> {
@@ -65,25 +70,25 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
     }
     if let Some(script_path) = &args.script {
         let script = replay::load_script(script_path).map_err(Failure::input)?;
-        let log = replay::run_script(
+        let events = replay::run_script(
             config.engine_config(),
             script_menu(&args, &config)?,
             &script,
         );
-        return print_call(&log, args.json);
+        return print_call(&events, args.json);
     }
     let files = recordings(&args.inputs)?;
     let models = load_models(&config)?;
     let replayer = recording_replay(&args, &config, &models)?;
     match files.as_slice() {
         [single] if args.inputs.len() == 1 && single == &args.inputs[0] => {
-            let log = replayer.run(single).map_err(Failure::input)?;
+            let events = replayer.run(single).map_err(Failure::input)?;
             if let Some(out) = &args.plot {
                 let title = single.display().to_string();
-                replay::plot_anger(&log, config.policy.anger_threshold, &title, out)
+                replay::plot_anger(&events, config.policy.anger_threshold, &title, out)
                     .map_err(Failure::input)?;
             }
-            print_call(&log, args.json)
+            print_call(&events, args.json)
         }
         _ if args.plot.is_some() => Err(Failure::input(
             "--plot draws one call: give a single recording",
@@ -92,15 +97,14 @@ pub fn run(args: ReplayArgs) -> Result<(), Failure> {
     }
 }
 
-fn print_call(log: &[Logged], json: bool) -> Result<(), Failure> {
-    let summary = replay::summarize(log);
+fn print_call(events: &[CallEvent], json: bool) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let written = if json {
-        replay::json_lines(log, &summary)
+        replay::json_lines(events)
             .iter()
             .try_for_each(|line| writeln!(out, "{line}"))
     } else {
-        write!(out, "{}", replay::timeline(log, &summary))
+        write!(out, "{}", replay::timeline(events))
     };
     written.map_err(|error| Failure::runtime(format!("cannot write output: {error}")))
 }
@@ -127,7 +131,7 @@ fn recording_replay<'m>(
         Some(path) => Some(load_checked_menu(path, config)?),
         None => None,
     };
-    replay_with_menu(config, models, menu, args.channel)
+    replay_with_menu(config, models, menu, args)
 }
 
 /// Replay of recordings with `menu` (prompts then take their real time).
@@ -135,7 +139,7 @@ fn replay_with_menu<'m>(
     config: &GatewayConfig,
     models: &'m Models,
     menu: Option<Arc<Menu>>,
-    channel: ChannelPick,
+    args: &ReplayArgs,
 ) -> Result<RecordingReplay<'m>, Failure> {
     // Prompts take their real time when a menu runs, as on a live call.
     let prompt_lengths = match &menu {
@@ -155,9 +159,11 @@ fn replay_with_menu<'m>(
         menu,
         model: &models.anger,
         keywords: Some(&models.keywords),
-        pick: channel,
+        pick: args.channel,
         smoothing: config.scoring.smoothing,
         prompt_lengths: Arc::new(prompt_lengths),
+        queues: Arc::new(config.queue_uris()),
+        dtmf: args.dtmf.0.clone(),
     })
 }
 
@@ -256,7 +262,7 @@ fn replay_in_parallel(
     files: &[PathBuf],
     replayer: &RecordingReplay,
     progress: &indicatif::ProgressBar,
-) -> Vec<Result<Summary, replay::RecordingError>> {
+) -> Vec<Result<CallSummary, replay::RecordingError>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
@@ -270,7 +276,7 @@ fn replay_in_parallel(
                 let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(file) = files.get(index) else { break };
                 progress.set_message(file.display().to_string());
-                let outcome = replayer.run(file).map(|log| replay::summarize(&log));
+                let outcome = replayer.run(file).map(|events| CallSummary::of(&events));
                 progress.inc(1);
                 if sender.send((index, outcome)).is_err() {
                     break;
@@ -284,15 +290,21 @@ fn replay_in_parallel(
     outcomes.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
-fn table_row(file: &Path, summary: &Summary) -> String {
+fn table_row(file: &Path, summary: &CallSummary) -> String {
     let anger = summary
         .max_anger
         .map_or("-".to_string(), |a| format!("{a:.1}"));
     let transfer = summary
         .transfer
         .as_ref()
-        .map_or("no transfer".to_string(), |(at, t)| {
-            format!("{:.1} s {} → {}", at.as_secs_f64(), t.reason, t.target)
+        .map_or("no transfer".to_string(), |outcome| {
+            let transfer = &outcome.transfer;
+            format!(
+                "{:.1} s {} → {}",
+                outcome.at.as_secs_f64(),
+                transfer.reason,
+                transfer.target
+            )
         });
     format!(
         "{:<40} {:>8.1} s  max anger {:>5}  {transfer}",
@@ -302,8 +314,12 @@ fn table_row(file: &Path, summary: &Summary) -> String {
     )
 }
 
-fn summary_json(file: &Path, summary: &Summary) -> serde_json::Value {
-    let mut line = replay::json_lines(&[], summary).pop().unwrap_or_default();
+fn summary_json(file: &Path, summary: &CallSummary) -> serde_json::Value {
+    let ended = CallEvent {
+        at: summary.duration,
+        kind: EventKind::Ended(Box::new(summary.clone())),
+    };
+    let mut line = json_event(&ended, None).unwrap_or_default();
     line["file"] = serde_json::json!(file.display().to_string());
     line
 }
@@ -377,7 +393,7 @@ fn check_fixture(
 ) -> Result<(String, Vec<String>), String> {
     let expected = replay::load_expected(&dir.join("expected.toml")).map_err(|e| e.to_string())?;
     let script_path = dir.join("call.jsonl");
-    let log = if script_path.is_file() {
+    let events = if script_path.is_file() {
         let script = replay::load_script(&script_path).map_err(|e| e.to_string())?;
         let menu = script_menu(args, config).map_err(|f| f.message)?;
         replay::run_script(config.engine_config(), menu, &script)
@@ -390,20 +406,20 @@ fn check_fixture(
         let replayer = match expected.menu {
             true => {
                 let menu = config.load_menu().map_err(|e| e.to_string())?;
-                replay_with_menu(config, models, Some(menu), args.channel)
+                replay_with_menu(config, models, Some(menu), args)
             }
             false => recording_replay(args, config, models),
         }
         .map_err(|f| f.message)?;
         replayer.run(&recording).map_err(|e| e.to_string())?
     };
-    let summary = replay::summarize(&log);
+    let summary = CallSummary::of(&events);
     let outcome = match &summary.transfer {
-        Some((at, transfer)) => format!(
+        Some(outcome) => format!(
             "{} → {} at {:.3} s",
-            transfer.reason,
-            transfer.target,
-            at.as_secs_f64()
+            outcome.transfer.reason,
+            outcome.transfer.target,
+            outcome.at.as_secs_f64()
         ),
         None => "no transfer".to_string(),
     };

@@ -62,6 +62,8 @@ pub struct Call {
     human_requests: Vec<Evidence>,
     anger_streak: Vec<Evidence>,
     last_anger: f32,
+    /// Prompts asked for and not yet reported done: what a barge-in cuts.
+    prompts_playing: u32,
 }
 
 impl Call {
@@ -82,6 +84,7 @@ impl Call {
             human_requests: Vec::new(),
             anger_streak: Vec::new(),
             last_anger: 0.0,
+            prompts_playing: 0,
         }
     }
 
@@ -101,8 +104,14 @@ impl Call {
             _ if self.phase == Phase::NotStarted => {}
             Input::HungUp => self.end(),
             _ if self.phase == Phase::Transferred || self.phase == Phase::Ended => {}
-            Input::Dtmf(digit) => self.on_dtmf(at, digit),
-            Input::Keyword { word, confidence } => self.on_keyword(at, word, confidence),
+            Input::Dtmf(digit) => {
+                self.barge_in();
+                self.on_dtmf(at, digit)
+            }
+            Input::Keyword { word, confidence } => {
+                self.barge_in();
+                self.on_keyword(at, word, confidence)
+            }
             Input::Anger { score } => self.on_anger(at, score),
             Input::PromptDone => self.on_prompt_done(at),
             Input::Tick => {}
@@ -126,6 +135,11 @@ impl Call {
     /// True once the call was transferred or ended; later inputs change nothing.
     pub fn is_settled(&self) -> bool {
         matches!(self.phase, Phase::Transferred | Phase::Ended)
+    }
+
+    /// True once the call ended (hung up by either side); the record is closed.
+    pub fn is_ended(&self) -> bool {
+        self.phase == Phase::Ended
     }
 
     fn policy(&self) -> &Policy {
@@ -250,7 +264,21 @@ impl Call {
         }
     }
 
+    /// A key or a word from the caller cuts the playing prompts short.
+    fn barge_in(&mut self) {
+        if self.prompts_playing > 0 {
+            self.prompts_playing = 0;
+            self.actions.push_back(Action::StopPrompts);
+        }
+    }
+
+    fn play(&mut self, prompt: String) {
+        self.prompts_playing += 1;
+        self.actions.push_back(Action::Play(prompt));
+    }
+
     fn on_prompt_done(&mut self, at: Duration) {
+        self.prompts_playing = self.prompts_playing.saturating_sub(1);
         match &self.phase {
             Phase::Menu { .. } => {
                 self.no_input_deadline =
@@ -273,7 +301,7 @@ impl Call {
         }
         if let Phase::Menu { node } = &self.phase {
             let prompt = self.prompt_of(node);
-            self.actions.push_back(Action::Play(prompt));
+            self.play(prompt);
         }
     }
 
@@ -329,8 +357,7 @@ impl Call {
             self.stuck(at, &node, evidence);
             return;
         }
-        self.actions
-            .push_back(Action::Play(INVALID_OPTION_PROMPT.to_string()));
+        self.play(INVALID_OPTION_PROMPT.to_string());
         self.enter(at, &node);
     }
 
@@ -349,7 +376,7 @@ impl Call {
             hops: self.hops,
         }));
         let prompt = self.prompt_of(node);
-        self.actions.push_back(Action::Play(prompt));
+        self.play(prompt);
     }
 
     fn reach_action(&mut self, at: Duration, action: MenuAction, evidence: Evidence) {
@@ -374,7 +401,7 @@ impl Call {
             }
             MenuAction::Flow(name) => {
                 self.phase = Phase::SelfService;
-                self.actions.push_back(Action::Play(name));
+                self.play(name);
             }
         }
     }

@@ -43,8 +43,12 @@ pub fn dtmf_key(text: &str) -> Option<char> {
 pub enum Action {
     StartRecording,
     StopRecording,
-    /// Play a prompt by name (a file stem in `sip-config/prompts/`).
+    /// Play a prompt by name (a file stem in `sip-config/prompts/`), after
+    /// those already playing.
     Play(String),
+    /// Barge-in: the caller pressed a key or spoke a word while prompts were
+    /// playing; stop them (no [`Input::PromptDone`] is owed for them).
+    StopPrompts,
     /// The menu position changed: entered `node`, or reached a menu `action`.
     /// Drivers log it; there is nothing to execute.
     Menu(MenuStep),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 pub use keywords::KeywordModel;
 pub use manifest::{Calibration, Detection, Manifest, OutputSpec, TensorSpec};
-pub use model::WindowModel;
+pub use model::{WindowModel, BATCH};
 pub use runtime::{environment, find_library, LIBRARY_ENV};
 
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,10 @@ use super::manifest::Manifest;
 use super::{runtime, InferError};
 
 /// A window scorer: raw output and 0-100 score per window.
+/// Windows per model run at most: large enough to amortise the call, small
+/// enough that a replay's memory stays flat on an 8-hour file.
+pub const BATCH: usize = 16;
+
 pub struct WindowModel {
     manifest: Manifest,
     session: Mutex<Session>,

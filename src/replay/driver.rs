@@ -1,172 +1,119 @@
-//! Drives a [`Call`] on a virtual clock: inputs at their timestamps, engine
-//! deadlines and prompt completions in between, every step logged.
+//! Drives a [`CallCore`] on a virtual clock: inputs at their timestamps,
+//! windows scored synchronously in batches, every event kept.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::{Action, Call, EngineConfig, Input};
-use crate::menu::Menu;
+use crate::callcore::{
+    CallCore, CallEvent, CoreInput, CoreOutput, CoreSetup, FrontEnd, Model, ScoreJob,
+};
+pub use crate::infer::BATCH;
+use crate::infer::{InferError, WindowModel};
 
-/// Who is calling, as a live call's INVITE would say.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallerId {
-    pub caller: String,
-    pub dialed: String,
-    pub recent_calls: u32,
-}
-
-impl Default for CallerId {
-    fn default() -> Self {
-        CallerId {
-            caller: "anonymous".into(),
-            dialed: "ivr".into(),
-            recent_calls: 0,
-        }
-    }
-}
-
-/// One logged step of a call.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    /// Something the caller (or the audio front end) did.
-    Heard(Input),
-    /// Something the engine decided.
-    Did(Action),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Logged {
-    pub at: Duration,
-    pub step: Step,
+/// The models that score a replayed call's windows.
+#[derive(Clone, Copy)]
+pub struct Scorers<'a> {
+    pub anger: &'a WindowModel,
+    pub keywords: Option<&'a WindowModel>,
 }
 
 /// A call run on a virtual clock.
 pub struct VirtualCall {
-    call: Call,
-    now: Duration,
-    log: Vec<Logged>,
-    prompt_lengths: Arc<HashMap<String, Duration>>,
-    /// Prompts asked for and not yet finished, in play order.
-    playing: VecDeque<String>,
-    /// When the first prompt in `playing` finishes.
-    prompt_ends: Option<Duration>,
+    core: CallCore,
+    events: Vec<CallEvent>,
+    jobs: Vec<ScoreJob>,
 }
 
 impl VirtualCall {
-    /// Answers the call at time zero. Prompts last as long as `prompt_lengths`
-    /// says (zero when unknown, as in scripted replay).
-    pub fn start(
-        config: Arc<EngineConfig>,
-        menu: Option<Arc<Menu>>,
-        caller: CallerId,
-        prompt_lengths: Arc<HashMap<String, Duration>>,
-    ) -> VirtualCall {
-        let mut virtual_call = VirtualCall {
-            call: Call::new(config, menu),
-            now: Duration::ZERO,
-            log: Vec::new(),
-            prompt_lengths,
-            playing: VecDeque::new(),
-            prompt_ends: None,
+    /// Answers the call at time zero.
+    pub fn start(setup: CoreSetup, front: Option<FrontEnd>) -> VirtualCall {
+        let mut call = VirtualCall {
+            core: CallCore::new(setup, front),
+            events: Vec::new(),
+            jobs: Vec::new(),
         };
-        let started = Input::Started {
-            caller: caller.caller,
-            dialed: caller.dialed,
-            recent_calls: caller.recent_calls,
-        };
-        virtual_call.deliver(Duration::ZERO, started);
-        virtual_call
+        call.collect();
+        call
     }
 
-    /// Feeds an input at `at`, first running everything due before it.
-    pub fn feed(&mut self, at: Duration, input: Input) {
-        self.advance_to(at);
-        if matches!(input, Input::Dtmf(_) | Input::Keyword { .. }) {
-            // Barge-in: the caller's choice cuts the prompt short, as on a live call.
-            self.playing.clear();
-            self.prompt_ends = None;
-        }
-        self.deliver(at, input);
+    /// An input at `at`; pending windows must have been scored first.
+    pub fn feed(&mut self, at: Duration, input: CoreInput) {
+        self.core.handle_input(at, input);
+        self.collect();
     }
 
-    /// Ends the call at `at` with the caller hanging up (unless it ended before),
-    /// and returns the log.
-    pub fn finish(mut self, at: Duration) -> Vec<Logged> {
-        self.advance_to(at);
-        if !self.has_ended() {
-            self.deliver(at.max(self.now), Input::HungUp);
-        }
-        self.log
+    /// Caller audio whose last sample is at `at`.
+    pub fn hear(&mut self, at: Duration, samples: &[f32]) {
+        self.core.handle_audio(at, samples);
+        self.collect();
     }
 
-    /// The log so far.
-    pub fn log(&self) -> &[Logged] {
-        &self.log
+    /// Windows waiting to be scored.
+    pub fn pending(&self) -> usize {
+        self.jobs.len()
     }
 
-    fn has_ended(&self) -> bool {
-        self.log.iter().any(|entry| {
-            matches!(
-                entry.step,
-                Step::Heard(Input::HungUp) | Step::Did(Action::HangUp { .. })
-            )
-        })
-    }
-
-    /// Runs prompt completions and engine deadlines due by `at`, in time order.
-    fn advance_to(&mut self, at: Duration) {
-        loop {
-            let deadline = self.call.next_deadline().filter(|d| *d <= at);
-            let prompt_end = self.prompt_ends.filter(|end| *end <= at);
-            match (prompt_end, deadline) {
-                (Some(end), Some(deadline)) if deadline < end => {
-                    self.deliver(deadline, Input::Tick)
-                }
-                (Some(end), _) => self.finish_prompt(end),
-                (None, Some(deadline)) => self.deliver(deadline, Input::Tick),
-                (None, None) => break,
+    /// Scores every pending window, a batch per model, and hands the
+    /// answers to the call in the order they were asked for.
+    pub fn score(&mut self, scorers: Scorers) -> Result<(), InferError> {
+        while !self.jobs.is_empty() {
+            let jobs = std::mem::take(&mut self.jobs);
+            let anger = rows_for(&jobs, Model::Anger, Some(scorers.anger))?;
+            let keywords = rows_for(&jobs, Model::Keyword, scorers.keywords)?;
+            let (mut anger, mut keywords) = (anger.into_iter(), keywords.into_iter());
+            for job in jobs {
+                let row = match job.model {
+                    Model::Anger => anger.next(),
+                    Model::Keyword => keywords.next(),
+                };
+                self.core.handle_input(
+                    Duration::ZERO,
+                    CoreInput::Scored {
+                        token: job.token,
+                        row,
+                    },
+                );
+                self.collect();
             }
         }
-        self.now = self.now.max(at);
+        Ok(())
     }
 
-    fn finish_prompt(&mut self, at: Duration) {
-        self.playing.pop_front();
-        self.prompt_ends = self.playing.front().map(|next| at + self.length_of(next));
-        self.deliver(at, Input::PromptDone);
+    /// Ends the call at `at` (the caller hangs up unless it ended before)
+    /// and returns its events, the summary last.
+    pub fn finish(mut self, at: Duration) -> Vec<CallEvent> {
+        self.core.finish(at);
+        self.collect();
+        self.events
     }
 
-    fn deliver(&mut self, at: Duration, input: Input) {
-        self.now = self.now.max(at);
-        if !matches!(input, Input::Tick | Input::PromptDone) {
-            self.log.push(Logged {
-                at,
-                step: Step::Heard(input.clone()),
-            });
-        }
-        tracing::debug!(at = at.as_secs_f64(), ?input, "engine input");
-        self.call.handle(at, input);
-        while let Some(action) = self.call.poll_action() {
-            tracing::debug!(at = at.as_secs_f64(), ?action, "engine action");
-            if let Action::Play(prompt) = &action {
-                self.queue_prompt(at, prompt.clone());
+    fn collect(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                CoreOutput::Score(job) => self.jobs.push(job),
+                CoreOutput::Event(event) => self.events.push(event),
+                // Nobody to signal: the decision is what replay shows.
+                CoreOutput::Command(command) => tracing::debug!(?command, "replay: not sent"),
             }
-            self.log.push(Logged {
-                at,
-                step: Step::Did(action),
-            });
         }
     }
+}
 
-    fn queue_prompt(&mut self, at: Duration, prompt: String) {
-        if self.playing.is_empty() {
-            self.prompt_ends = Some(at + self.length_of(&prompt));
-        }
-        self.playing.push_back(prompt);
+/// The rows of `model`'s jobs in one run; none without the model.
+fn rows_for(
+    jobs: &[ScoreJob],
+    model: Model,
+    scorer: Option<&WindowModel>,
+) -> Result<Vec<Vec<f32>>, InferError> {
+    let Some(scorer) = scorer else {
+        return Ok(Vec::new());
+    };
+    let windows: Vec<&[f32]> = jobs
+        .iter()
+        .filter(|job| job.model == model)
+        .map(|job| job.samples.as_slice())
+        .collect();
+    if windows.is_empty() {
+        return Ok(Vec::new());
     }
-
-    fn length_of(&self, prompt: &str) -> Duration {
-        self.prompt_lengths.get(prompt).copied().unwrap_or_default()
-    }
+    scorer.rows(&windows)
 }

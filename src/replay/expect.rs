@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::report::Summary;
+use crate::callcore::{CallSummary, TransferOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExpectError {
@@ -62,15 +62,15 @@ pub fn load_expected(path: &Path) -> Result<Expected, ExpectError> {
 }
 
 /// The differences between the expected and the actual outcome; empty when it matches.
-pub fn differences(expected: &Expected, actual: &Summary) -> Vec<String> {
+pub fn differences(expected: &Expected, actual: &CallSummary) -> Vec<String> {
     let mut diffs = Vec::new();
     match (&actual.transfer, expected.transfer) {
         (None, true) => diffs.push("expected a transfer, got none".to_string()),
-        (Some((_, transfer)), false) => diffs.push(format!(
+        (Some(TransferOutcome { transfer, .. }), false) => diffs.push(format!(
             "expected no transfer, got one to {} (reason {})",
             transfer.target, transfer.reason
         )),
-        (Some((at, transfer)), true) => {
+        (Some(TransferOutcome { at, transfer, .. }), true) => {
             let at = at.as_secs_f64();
             if let Some(reason) = expected
                 .reason

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use plotters::prelude::*;
 
-use super::driver::{Logged, Step};
+use crate::callcore::{CallEvent, EventKind};
 use crate::engine::{Action, Input};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +18,7 @@ pub struct PlotError {
 
 /// Draws the call's anger timeline; the file extension picks SVG or PNG.
 pub fn plot_anger(
-    log: &[Logged],
+    log: &[CallEvent],
     threshold: f32,
     title: &str,
     path: &Path,
@@ -53,7 +53,7 @@ pub fn plot_anger(
 
 fn draw<B: DrawingBackend>(
     area: DrawingArea<B, plotters::coord::Shift>,
-    log: &[Logged],
+    log: &[CallEvent],
     threshold: f32,
     title: &str,
 ) -> Result<(), String> {
@@ -61,8 +61,8 @@ fn draw<B: DrawingBackend>(
     area.fill(&WHITE).map_err(|e| error(&e))?;
     let scores: Vec<(f64, f64)> = log
         .iter()
-        .filter_map(|entry| match entry.step {
-            Step::Heard(Input::Anger { score }) => Some((seconds(entry.at), f64::from(score))),
+        .filter_map(|entry| match entry.kind {
+            EventKind::Heard(Input::Anger { score }) => Some((seconds(entry.at), f64::from(score))),
             _ => None,
         })
         .collect();
@@ -122,9 +122,9 @@ fn seconds(at: Duration) -> f64 {
     at.as_secs_f64()
 }
 
-fn transfer(log: &[Logged]) -> Option<(Duration, String)> {
-    log.iter().find_map(|entry| match &entry.step {
-        Step::Did(Action::Transfer(transfer)) => Some((entry.at, transfer.reason.to_string())),
+fn transfer(log: &[CallEvent]) -> Option<(Duration, String)> {
+    log.iter().find_map(|entry| match &entry.kind {
+        EventKind::Did(Action::Transfer(transfer)) => Some((entry.at, transfer.reason.to_string())),
         _ => None,
     })
 }

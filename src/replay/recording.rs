@@ -1,23 +1,20 @@
-//! Replaying a call recording through the live path: decode, VAD, windows,
-//! the anger model, smoothing, and the engine on a virtual clock.
+//! Replaying a call recording through the call core: decoded, cut into
+//! 20 ms frames on a virtual clock, scored in batches, with the caller's key
+//! presses at their times.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::driver::{CallerId, Logged, VirtualCall};
-use crate::audio::{
-    AudioError, ChannelPick, KeywordDecider, KeywordWindow, KeywordWindows, Recording, Smoother,
-    VadConfig, VoicedWindows, Window,
+use super::driver::{Scorers, VirtualCall, BATCH};
+use crate::audio::{AudioError, ChannelPick, Recording, CALL_RATE, FRAME_SAMPLES};
+use crate::callcore::{
+    AngerSetup, CallEvent, CallerId, CoreInput, CoreSetup, FrontEnd, KeywordSetup,
 };
-use crate::engine::{EngineConfig, Input};
+use crate::engine::EngineConfig;
 use crate::infer::{InferError, KeywordModel, WindowModel};
 use crate::menu::Menu;
-
-/// Windows scored per model run: large enough to amortise the call, small
-/// enough that memory stays flat on an 8-hour file.
-const BATCH: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
@@ -40,157 +37,99 @@ pub struct RecordingReplay<'a> {
     pub smoothing: f32,
     /// How long each prompt plays, so menu timers run as on a live call.
     pub prompt_lengths: Arc<HashMap<String, Duration>>,
+    /// Queue name → Refer-To URI, for the summary.
+    pub queues: Arc<HashMap<String, String>>,
+    /// Keys the caller presses, at seconds of the recording, in time order.
+    pub dtmf: Vec<(Duration, char)>,
 }
 
 impl RecordingReplay<'_> {
-    /// The call's log, as a live call with this audio would have it.
-    pub fn run(&self, path: &Path) -> Result<Vec<Logged>, RecordingError> {
+    /// The call's events, as a live call with this audio would have them.
+    pub fn run(&self, path: &Path) -> Result<Vec<CallEvent>, RecordingError> {
         let mut recording = Recording::open(path, self.pick)?;
-        let manifest = self.model.manifest();
-        let mut listener = Listener {
-            replay: self,
-            path,
-            anger_windows: VoicedWindows::new(
-                manifest.window_samples(),
-                manifest.hop_samples(),
-                VadConfig::default(),
-            ),
-            smoother: Smoother::new(self.smoothing),
-            keyword_windows: self.keywords.map(KeywordModel::windows),
-            decider: self.keywords.map(KeywordModel::decider),
-            pending_anger: Vec::new(),
-            pending_keywords: Vec::new(),
-        };
-        let mut call = VirtualCall::start(
-            self.config.clone(),
-            self.menu.clone(),
-            CallerId::default(),
-            self.prompt_lengths.clone(),
-        );
-        let mut heard_any = false;
-        while let Some(block) = recording.next_block()? {
-            heard_any |= !block.is_empty();
-            listener.push(&block);
-            if listener.is_full() {
-                listener.flush_into(&mut call)?;
-            }
-        }
-        listener.flush_into(&mut call)?;
-        if !heard_any {
-            return Err(RecordingError::Empty(path.display().to_string()));
-        }
-        Ok(call.finish(listener.anger_windows.elapsed()))
-    }
-
-    fn model_error(&self, path: &Path, source: InferError) -> RecordingError {
-        RecordingError::Model {
+        let mut call = VirtualCall::start(self.setup(), Some(self.front_end()?));
+        let mut keys = self.dtmf.iter().copied().peekable();
+        let mut frames = Frames::default();
+        let model_error = |source| RecordingError::Model {
             path: path.display().to_string(),
             source,
-        }
-    }
-}
-
-/// The audio front end of one replayed call: anger windows and keyword
-/// windows cut as the audio streams, scored in batches, and turned into the
-/// engine's inputs in time order.
-struct Listener<'r, 'a> {
-    replay: &'r RecordingReplay<'a>,
-    path: &'r Path,
-    anger_windows: VoicedWindows,
-    smoother: Smoother,
-    keyword_windows: Option<KeywordWindows>,
-    decider: Option<KeywordDecider>,
-    pending_anger: Vec<Window>,
-    pending_keywords: Vec<KeywordWindow>,
-}
-
-impl Listener<'_, '_> {
-    fn push(&mut self, block: &[f32]) {
-        self.pending_anger.extend(self.anger_windows.push(block));
-        if let Some(windows) = self.keyword_windows.as_mut() {
-            self.pending_keywords.extend(windows.push(block));
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.pending_anger.len() >= BATCH || self.pending_keywords.len() >= BATCH
-    }
-
-    /// Scores what is pending and feeds the results to the call, oldest first.
-    fn flush_into(&mut self, call: &mut VirtualCall) -> Result<(), RecordingError> {
-        let mut inputs = self.anger_inputs()?;
-        inputs.extend(self.keyword_inputs()?);
-        inputs.sort_by_key(|(at, _)| *at);
-        for (at, input) in inputs {
-            call.feed(at, input);
-        }
-        Ok(())
-    }
-
-    fn anger_inputs(&mut self) -> Result<Vec<(Duration, Input)>, RecordingError> {
-        if self.pending_anger.is_empty() {
-            return Ok(Vec::new());
-        }
-        let windows: Vec<&[f32]> = self
-            .pending_anger
-            .iter()
-            .map(|w| w.samples.as_slice())
-            .collect();
-        let scores = self
-            .replay
-            .model
-            .scores(&windows)
-            .map_err(|source| self.replay.model_error(self.path, source))?;
-        Ok(self
-            .pending_anger
-            .drain(..)
-            .zip(scores)
-            .map(|(window, score)| {
-                (
-                    window.at,
-                    Input::Anger {
-                        score: self.smoother.push(score),
-                    },
-                )
-            })
-            .collect())
-    }
-
-    fn keyword_inputs(&mut self) -> Result<Vec<(Duration, Input)>, RecordingError> {
-        let (Some(keywords), Some(decider)) = (self.replay.keywords, self.decider.as_mut()) else {
-            return Ok(Vec::new());
         };
-        let scored: Vec<&[f32]> = self
-            .pending_keywords
-            .iter()
-            .filter_map(|w| match w {
-                KeywordWindow::Score(window) => Some(window.samples.as_slice()),
-                KeywordWindow::Quiet(_) => None,
-            })
-            .collect();
-        let mut rows = keywords
-            .model()
-            .rows(&scored)
-            .map_err(|source| self.replay.model_error(self.path, source))?
-            .into_iter();
-        let mut inputs = Vec::new();
-        for window in self.pending_keywords.drain(..) {
-            match window {
-                KeywordWindow::Quiet(_) => decider.quiet(),
-                KeywordWindow::Score(window) => {
-                    let logits = rows.next().unwrap_or_default();
-                    if let Some(hit) = decider.push(window.at, &logits) {
-                        inputs.push((
-                            hit.at,
-                            Input::Keyword {
-                                word: hit.word,
-                                confidence: hit.confidence,
-                            },
-                        ));
-                    }
+        while let Some(block) = recording.next_block()? {
+            for (at, frame) in frames.cut(&block) {
+                while let Some((key_at, key)) = keys.next_if(|(key_at, _)| *key_at < at) {
+                    call.score(self.scorers()).map_err(model_error)?;
+                    call.feed(key_at, CoreInput::Dtmf(key));
+                }
+                call.hear(at, &frame);
+                if call.pending() >= BATCH {
+                    call.score(self.scorers()).map_err(model_error)?;
                 }
             }
         }
-        Ok(inputs)
+        call.score(self.scorers()).map_err(model_error)?;
+        if frames.heard == 0 {
+            return Err(RecordingError::Empty(path.display().to_string()));
+        }
+        for (key_at, key) in keys {
+            call.feed(key_at, CoreInput::Dtmf(key));
+        }
+        Ok(call.finish(frames.at()))
+    }
+
+    fn setup(&self) -> CoreSetup {
+        CoreSetup {
+            prompt_lengths: self.prompt_lengths.clone(),
+            queues: self.queues.clone(),
+            ..super::replay_setup(self.config.clone(), self.menu.clone(), CallerId::default())
+        }
+    }
+
+    fn front_end(&self) -> Result<FrontEnd, RecordingError> {
+        let anger = AngerSetup::of_model(self.model, self.smoothing).map_err(|source| {
+            RecordingError::Model {
+                path: self.model.manifest().name.clone(),
+                source,
+            }
+        })?;
+        let keywords = self.keywords.map(|model| KeywordSetup {
+            windows: model.windows(),
+            decider: model.decider(),
+        });
+        Ok(FrontEnd::new(anger, keywords))
+    }
+
+    fn scorers(&self) -> Scorers<'_> {
+        Scorers {
+            anger: self.model,
+            keywords: self.keywords.map(|k| k.model().as_ref()),
+        }
+    }
+}
+
+/// Regroups decoded blocks into 20 ms frames stamped with the time of their
+/// last sample.
+#[derive(Default)]
+struct Frames {
+    partial: Vec<f32>,
+    heard: u64,
+}
+
+impl Frames {
+    fn cut(&mut self, block: &[f32]) -> Vec<(Duration, Vec<f32>)> {
+        let mut frames = Vec::new();
+        for &sample in block {
+            self.partial.push(sample);
+            self.heard += 1;
+            if self.partial.len() == FRAME_SAMPLES {
+                let frame = std::mem::take(&mut self.partial);
+                frames.push((self.at(), frame));
+            }
+        }
+        frames
+    }
+
+    /// Time of the last sample heard.
+    fn at(&self) -> Duration {
+        Duration::from_secs_f64(self.heard as f64 / f64::from(CALL_RATE))
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::driver::CallerId;
+use crate::callcore::CallerId;
 use crate::engine::{dtmf_key, Input};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,31 +1,27 @@
-//! One live call as a task: the caller's RTP through the jitter buffer into
-//! the same front end replay uses (anger windows and model, smoothing,
-//! keyword spotting) and into the same engine; the engine's actions executed:
-//! prompts paced at 20 ms on absolute deadlines, transfers by REFER with a
-//! bridge to the agent as fallback, hang-ups.
+//! One live call as a task: a thin tokio clock around the call core. The
+//! caller's RTP goes through the jitter buffer into the core at playout
+//! time; the core's windows go to the inference threads and their answers
+//! back; its prompts go out as 20 ms packets on absolute deadlines; its
+//! commands go to signalling; its events go to the sinks.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Value};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
-use super::listener::{Heard, Listener};
 use super::media::{decode, Leg};
+use super::scorer::Scored;
 use super::Shared;
 use crate::audio::FRAME_SAMPLES;
-use crate::engine::{Action, Call, Input, MenuStep, Transfer};
-use crate::replay::{json_event, summarize, Logged, Step};
+use crate::callcore::{
+    CallCore, CallerId, Command, CoreInput, CoreOutput, CoreSetup, EndedBy, HandoffReport, Model,
+    Sinks,
+};
 use crate::rtp::{parse_rtp, DtmfDetector, JitterBuffer, Playout, PACKET_TIME};
 use crate::sip::{AgentState, EndReason, Negotiated, ReferProgress};
-
-/// How long a REFER accepted by the phone may go without a final NOTIFY
-/// before voicegate takes the transfer as done and leaves the call.
-const NOTIFY_WAIT: Duration = Duration::from_secs(10);
 
 /// An answered call, handed over by signalling.
 pub struct CallSetup {
@@ -69,19 +65,12 @@ pub enum ToSignalling {
     },
 }
 
-/// Where the hand-over to a human stands.
-enum Handoff {
+/// The agent's leg while the call is handed over by voicegate itself.
+enum AgentLeg {
     None,
-    Referring {
-        accepted_at: Option<Instant>,
-    },
-    /// Calling the agent from this socket.
-    Calling(Option<UdpSocket>),
+    /// Calling the agent from this socket; the answer's media once it came.
+    Calling(UdpSocket, Option<Negotiated>),
     Bridged(Leg),
-    /// No agent reachable: the caller hears the sorry prompt and waits.
-    Queued {
-        retry_at: Instant,
-    },
 }
 
 /// What woke the call up.
@@ -89,38 +78,29 @@ enum Wake {
     CallerRtp(Vec<u8>, SocketAddr),
     AgentRtp(Vec<u8>, SocketAddr),
     Frame,
-    Deadline,
+    Timeout,
     Signal(Option<ToCall>),
-    Heard(Heard),
+    Scored(Scored),
 }
 
 pub struct LiveCall {
     id: String,
-    caller: String,
-    dialed: String,
     shared: Arc<Shared>,
     to_signalling: UnboundedSender<ToSignalling>,
     inbox: UnboundedReceiver<ToCall>,
     start: Instant,
-    last_at: Duration,
-    engine: Call,
-    log: Vec<Logged>,
+    core: CallCore,
+    sinks: Sinks,
     leg: Leg,
-    on_hold: bool,
+    agent: AgentLeg,
     jitter: JitterBuffer,
     dtmf: DtmfDetector,
-    listener: Listener,
     frames: u64,
     /// Caller samples due for playout, and the size of the caller's packets.
     playout_due: usize,
     packet_samples: usize,
-    playing: VecDeque<String>,
-    prompt_frame: usize,
-    last_rtp: Instant,
-    handoff: Handoff,
-    transfer: Option<(Duration, Transfer, String)>,
-    via: &'static str,
-    ended_by: Option<&'static str>,
+    scored_tx: UnboundedSender<Scored>,
+    scored_rx: UnboundedReceiver<Scored>,
 }
 
 impl LiveCall {
@@ -130,64 +110,81 @@ impl LiveCall {
         to_signalling: UnboundedSender<ToSignalling>,
         inbox: UnboundedReceiver<ToCall>,
     ) -> LiveCall {
-        let start = Instant::now();
+        let core_setup = CoreSetup {
+            engine: shared.engine.clone(),
+            menu: shared.menu.clone(),
+            caller: CallerId {
+                caller: setup.caller,
+                dialed: setup.dialed,
+                recent_calls: 0,
+            },
+            started: SystemTime::now(),
+            prompt_lengths: shared.prompt_lengths.clone(),
+            queues: shared.queues.clone(),
+            handoff: shared.handoff.clone(),
+            inactivity: Some(Duration::from_secs_f64(shared.rtp.inactivity_s)),
+        };
+        let mut core = CallCore::new(core_setup, Some(shared.front_end()));
+        if setup.media.on_hold() {
+            core.handle_input(Duration::ZERO, CoreInput::Hold(true));
+        }
+        let (scored_tx, scored_rx) = mpsc::unbounded_channel();
         LiveCall {
-            engine: Call::new(shared.engine.clone(), shared.menu.clone()),
+            sinks: Sinks::new(Some(setup.id.clone()), shared.sinks.clone()),
             jitter: JitterBuffer::new(shared.rtp.jitter_packets),
-            listener: Listener::new(shared.clone()),
-            on_hold: setup.media.on_hold(),
             leg: Leg::new(setup.socket, &setup.media),
             id: setup.id,
-            caller: setup.caller,
-            dialed: setup.dialed,
             shared,
             to_signalling,
             inbox,
-            start,
-            last_at: Duration::ZERO,
-            log: Vec::new(),
+            start: Instant::now(),
+            core,
+            agent: AgentLeg::None,
             dtmf: DtmfDetector::default(),
             frames: 0,
             playout_due: 0,
             packet_samples: FRAME_SAMPLES,
-            playing: VecDeque::new(),
-            prompt_frame: 0,
-            last_rtp: start,
-            handoff: Handoff::None,
-            transfer: None,
-            via: "refer",
-            ended_by: None,
+            scored_tx,
+            scored_rx,
         }
     }
 
-    /// Runs the call to its end, then prints its summary line.
+    /// Runs the call until signalling says it has ended, then publishes its summary.
     pub async fn run(mut self) {
-        let started = Input::Started {
-            caller: self.caller.clone(),
-            dialed: self.dialed.clone(),
-            recent_calls: 0,
-        };
-        self.feed(started);
+        self.drain().await;
         loop {
             match self.wait().await {
                 Wake::Signal(Some(ToCall::Ended(how))) => {
-                    self.on_ended(how);
+                    let now = self.now();
+                    self.core.handle_input(now, CoreInput::Ended(ended_by(how)));
                     break;
                 }
                 Wake::Signal(None) => break,
                 wake => self.on_wake(wake).await,
             }
+            self.drain().await;
         }
-        self.finish();
+        let now = self.now();
+        self.core.finish(now);
+        self.drain().await;
+        tracing::info!(
+            call = %self.id,
+            jitter = ?self.jitter.stats(),
+            voiced_s = self.core.voiced().as_secs_f64(),
+            "call ended"
+        );
+        self.signal(ToSignalling::Finished {
+            call: self.id.clone(),
+        });
     }
 
     async fn wait(&mut self) -> Wake {
         let mut caller_buf = [0u8; 2048];
         let mut agent_buf = [0u8; 2048];
-        let next_frame = self.start + PACKET_TIME * u32::try_from(self.frames).unwrap_or(u32::MAX);
-        let deadline = self.engine.next_deadline().map(|at| self.start + at);
-        let agent = match &self.handoff {
-            Handoff::Bridged(agent) => Some(&agent.socket),
+        let next_frame = self.start + self.frame_time(self.frames);
+        let timeout = self.core.next_timeout().map(|at| self.start + at);
+        let agent = match &self.agent {
+            AgentLeg::Bridged(agent) => Some(&agent.socket),
             _ => None,
         };
         tokio::select! {
@@ -200,79 +197,100 @@ impl LiveCall {
                 Err(_) => Wake::Frame,
             },
             _ = sleep_until(next_frame) => Wake::Frame,
-            _ = sleep_until(deadline.unwrap_or(next_frame)), if deadline.is_some() => Wake::Deadline,
+            _ = sleep_until(timeout.unwrap_or(next_frame)), if timeout.is_some() => Wake::Timeout,
             message = self.inbox.recv() => Wake::Signal(message),
-            heard = self.listener.next() => Wake::Heard(heard),
+            Some(scored) = self.scored_rx.recv() => Wake::Scored(scored),
         }
     }
 
     async fn on_wake(&mut self, wake: Wake) {
+        let now = self.now();
         match wake {
             Wake::CallerRtp(packet, from) => self.on_caller_rtp(&packet, from).await,
             Wake::AgentRtp(packet, from) => self.on_agent_rtp(&packet, from).await,
             Wake::Frame => self.on_frame().await,
-            Wake::Deadline => self.feed(Input::Tick),
-            Wake::Signal(Some(message)) => self.on_signal(message).await,
+            Wake::Timeout => self.core.handle_timeout(now),
+            Wake::Signal(Some(message)) => self.on_signal(now, message),
             Wake::Signal(None) => {}
-            Wake::Heard(heard) => self.on_heard(heard),
+            Wake::Scored(scored) => self.core.handle_input(
+                now,
+                CoreInput::Scored {
+                    token: scored.token,
+                    row: scored.row,
+                },
+            ),
         }
     }
 
-    /// Call time, never going backwards.
-    fn now(&mut self) -> Duration {
-        self.last_at = self.last_at.max(self.start.elapsed());
-        self.last_at
+    /// Call time.
+    fn now(&self) -> Duration {
+        self.start.elapsed()
     }
 
-    fn feed(&mut self, input: Input) {
-        let at = self.now();
-        if !matches!(input, Input::Tick | Input::PromptDone) {
-            self.record(at, Step::Heard(input.clone()));
-        }
-        self.engine.handle(at, input);
-        while let Some(action) = self.engine.poll_action() {
-            self.record(at, Step::Did(action.clone()));
-            self.execute(at, action);
-        }
+    fn frame_time(&self, frame: u64) -> Duration {
+        PACKET_TIME * u32::try_from(frame).unwrap_or(u32::MAX)
     }
 
-    fn record(&mut self, at: Duration, step: Step) {
-        let entry = Logged { at, step };
-        if let Some(mut line) = json_event(&entry) {
-            line["call_id"] = json!(self.id);
-            self.shared.print(&line);
-        }
-        self.log.push(entry);
-    }
-
-    fn execute(&mut self, at: Duration, action: Action) {
-        match action {
-            Action::Play(prompt) => self.playing.push_back(prompt),
-            Action::Transfer(transfer) => self.start_transfer(at, transfer),
-            Action::HangUp { .. } => self.hang_up("gateway"),
-            Action::Menu(_) | Action::StartRecording | Action::StopRecording => {}
+    /// Carries out what the core asked for.
+    async fn drain(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                CoreOutput::Score(job) => {
+                    let scorer = match job.model {
+                        Model::Anger => &self.shared.anger_scorer,
+                        Model::Keyword => &self.shared.keyword_scorer,
+                    };
+                    scorer.submit(job.samples, job.token, self.scored_tx.clone());
+                }
+                CoreOutput::Event(event) => self.sinks.publish(&event),
+                CoreOutput::Command(command) => self.execute(command).await,
+            }
         }
     }
 
-    fn start_transfer(&mut self, at: Duration, transfer: Transfer) {
-        let uri = self.shared.queue_uri(&transfer.target).to_string();
-        self.stop_prompts();
-        tracing::info!(call = %self.id, target = %transfer.target, %uri, reason = %transfer.reason, "transfer by REFER");
-        self.handoff = Handoff::Referring { accepted_at: None };
-        self.signal(ToSignalling::Refer {
-            call: self.id.clone(),
-            target: uri.clone(),
-        });
-        self.transfer = Some((at, transfer, uri));
+    async fn execute(&mut self, command: Command) {
+        let call = self.id.clone();
+        match command {
+            Command::Refer { uri } => {
+                tracing::info!(%call, %uri, "transfer by REFER");
+                self.signal(ToSignalling::Refer { call, target: uri });
+            }
+            Command::CallAgent { uri } => self.call_agent(uri).await,
+            Command::Bridge => self.bridge(),
+            Command::HangUpAgent => {
+                self.agent = AgentLeg::None;
+                self.signal(ToSignalling::HangUpAgent { call });
+            }
+            Command::HangUp => self.signal(ToSignalling::HangUp { call }),
+        }
     }
 
-    fn hang_up(&mut self, by: &'static str) {
-        if self.ended_by.is_none() {
-            self.ended_by = Some(by);
-            self.signal(ToSignalling::HangUp {
-                call: self.id.clone(),
-            });
+    async fn call_agent(&mut self, target: String) {
+        match self.shared.ports.bind().await {
+            Ok((local_media, socket)) => {
+                self.agent = AgentLeg::Calling(socket, None);
+                self.signal(ToSignalling::CallAgent {
+                    call: self.id.clone(),
+                    target,
+                    local_media,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(call = %self.id, %error, "no RTP port for the agent leg");
+                let now = self.now();
+                self.core
+                    .handle_input(now, CoreInput::Handoff(HandoffReport::AgentFailed(0)));
+            }
         }
+    }
+
+    fn bridge(&mut self) {
+        let AgentLeg::Calling(socket, Some(media)) =
+            std::mem::replace(&mut self.agent, AgentLeg::None)
+        else {
+            return;
+        };
+        self.agent = AgentLeg::Bridged(Leg::new(socket, &media));
     }
 
     fn signal(&self, message: ToSignalling) {
@@ -280,20 +298,16 @@ impl LiveCall {
         let _ = self.to_signalling.send(message);
     }
 
-    fn stop_prompts(&mut self) {
-        self.playing.clear();
-        self.prompt_frame = 0;
-    }
-
     async fn on_caller_rtp(&mut self, packet: &[u8], from: SocketAddr) {
         let Ok(rtp) = parse_rtp(packet) else {
             return tracing::debug!(call = %self.id, %from, "not an RTP packet; dropped");
         };
         self.leg.heard_from(from);
-        self.last_rtp = Instant::now();
+        let now = self.now();
+        self.core.handle_input(now, CoreInput::CallerPacket);
         if Some(rtp.payload_type) == self.leg.telephone_event {
             if let Some(digit) = self.dtmf.push(rtp.ssrc, rtp.timestamp, rtp.payload) {
-                self.on_digit(digit);
+                self.core.handle_input(now, CoreInput::Dtmf(digit));
             }
             return;
         }
@@ -301,14 +315,14 @@ impl LiveCall {
             return; // comfort noise and other payloads carry no speech to score
         }
         let samples = decode(self.leg.codec, rtp.payload);
-        match &mut self.handoff {
-            Handoff::Bridged(agent) => agent.send_frame(&samples).await,
+        match &mut self.agent {
+            AgentLeg::Bridged(agent) => agent.send_frame(&samples).await,
             _ => self.jitter.push(rtp.ssrc, rtp.sequence, samples),
         }
     }
 
     async fn on_agent_rtp(&mut self, packet: &[u8], from: SocketAddr) {
-        let Handoff::Bridged(agent) = &mut self.handoff else {
+        let AgentLeg::Bridged(agent) = &mut self.agent else {
             return;
         };
         let Ok(rtp) = parse_rtp(packet) else {
@@ -321,30 +335,29 @@ impl LiveCall {
         }
     }
 
-    fn on_digit(&mut self, digit: char) {
-        // Barge-in: a key cuts the prompt short.
-        self.stop_prompts();
-        self.feed(Input::Dtmf(digit));
-    }
-
-    /// Every 20 ms: one frame of the caller's audio to the front end, one
-    /// frame of prompt (or silence) to the caller, and the line checks.
+    /// Every 20 ms: what fell due, one frame of the caller's audio to the
+    /// core, and one frame of prompt (or silence) to the caller.
     async fn on_frame(&mut self) {
+        let at = self.frame_time(self.frames);
         self.frames += 1;
-        self.play_out_caller();
-        if !matches!(self.handoff, Handoff::Bridged(_)) {
-            let frame = self
-                .next_prompt_frame()
-                .unwrap_or_else(|| vec![0.0; FRAME_SAMPLES]);
-            self.leg.send_frame(&frame).await;
+        self.core.handle_timeout(at);
+        self.play_out_caller(at);
+        if matches!(self.agent, AgentLeg::Bridged(_)) {
+            return;
         }
-        self.check_line().await;
+        let frame = self
+            .core
+            .prompt_frame(at)
+            .and_then(|due| self.shared.prompts.frames(due.prompt)?.get(due.index))
+            .cloned()
+            .unwrap_or_else(|| vec![0.0; FRAME_SAMPLES]);
+        self.leg.send_frame(&frame).await;
     }
 
     /// Takes the caller's packets out of the jitter buffer at the rate they
     /// play: one 20 ms packet per tick, two 30 ms packets every three ticks
     /// (the caller's ptime need not be ours).
-    fn play_out_caller(&mut self) {
+    fn play_out_caller(&mut self, at: Duration) {
         self.playout_due += FRAME_SAMPLES;
         while self.playout_due >= self.packet_samples {
             let Some(Playout::Audio(frame) | Playout::Concealed(frame)) = self.jitter.pop() else {
@@ -353,232 +366,54 @@ impl LiveCall {
             };
             self.packet_samples = frame.len().clamp(FRAME_SAMPLES / 2, FRAME_SAMPLES * 4);
             self.playout_due = self.playout_due.saturating_sub(frame.len());
-            if self.listening() {
-                self.listener.hear(&frame);
-            }
+            self.core.handle_audio(at, &frame);
         }
     }
 
-    /// Scoring stops on hold and once the call is handed over.
-    fn listening(&self) -> bool {
-        !self.on_hold && matches!(self.handoff, Handoff::None)
-    }
-
-    fn next_prompt_frame(&mut self) -> Option<Vec<f32>> {
-        loop {
-            let name = self.playing.front()?.clone();
-            let frames = self.shared.prompts.frames(&name).unwrap_or_default();
-            if let Some(frame) = frames.get(self.prompt_frame) {
-                self.prompt_frame += 1;
-                return Some(frame.clone());
-            }
-            self.playing.pop_front();
-            self.prompt_frame = 0;
-            self.feed(Input::PromptDone);
-        }
-    }
-
-    async fn check_line(&mut self) {
-        let now = Instant::now();
-        let silent_for = now.duration_since(self.last_rtp);
-        let bridged = matches!(self.handoff, Handoff::Bridged(_));
-        if !self.on_hold && !bridged && silent_for.as_secs_f64() > self.shared.rtp.inactivity_s {
-            tracing::warn!(call = %self.id, seconds = silent_for.as_secs_f64(), "no RTP from the caller: hanging up");
-            self.hang_up("timeout");
-        }
-        match self.handoff {
-            Handoff::Referring {
-                accepted_at: Some(at),
-            } if now.duration_since(at) > NOTIFY_WAIT => self.hang_up("gateway"),
-            Handoff::Queued { retry_at } if now >= retry_at => self.call_agent().await,
-            _ => {}
-        }
-    }
-
-    fn on_heard(&mut self, heard: Heard) {
-        if !self.listening() {
-            return;
-        }
-        match self.listener.input(heard) {
-            Some(keyword @ Input::Keyword { .. }) => {
-                // Barge-in: a spoken choice cuts the prompt short, like a key.
-                self.stop_prompts();
-                self.feed(keyword);
-            }
-            Some(input) => self.feed(input),
-            None => {}
-        }
-    }
-
-    async fn on_signal(&mut self, message: ToCall) {
-        match message {
-            ToCall::Dtmf(digit) => self.on_digit(digit),
+    fn on_signal(&mut self, now: Duration, message: ToCall) {
+        let input = match message {
+            ToCall::Dtmf(digit) => CoreInput::Dtmf(digit),
             ToCall::Media(media) => {
-                self.on_hold = media.on_hold();
                 self.leg.renegotiate(&media);
-                tracing::info!(call = %self.id, on_hold = self.on_hold, "media changed");
+                tracing::info!(call = %self.id, on_hold = media.on_hold(), "media changed");
+                CoreInput::Hold(media.on_hold())
             }
-            ToCall::Refer(progress) => self.on_refer(progress).await,
-            ToCall::Agent(state) => self.on_agent(state),
-            ToCall::Ended(how) => self.on_ended(how),
-        }
-    }
-
-    async fn on_refer(&mut self, progress: ReferProgress) {
-        match progress {
-            ReferProgress::Accepted => {
-                self.handoff = Handoff::Referring {
-                    accepted_at: Some(Instant::now()),
-                }
-            }
-            ReferProgress::Completed(code) if (200..300).contains(&code) => self.hang_up("gateway"),
-            ReferProgress::Completed(code) | ReferProgress::Refused(code) => {
-                tracing::info!(call = %self.id, code, "REFER failed: bridging to the agent instead");
-                self.via = "bridge";
-                self.call_agent().await;
-            }
-        }
-    }
-
-    async fn call_agent(&mut self) {
-        let Some((_, _, uri)) = &self.transfer else {
-            return;
+            ToCall::Refer(progress) => CoreInput::Handoff(match progress {
+                ReferProgress::Accepted => HandoffReport::ReferAccepted,
+                ReferProgress::Refused(code) => HandoffReport::ReferRefused(code),
+                ReferProgress::Completed(code) => HandoffReport::ReferCompleted(code),
+            }),
+            ToCall::Agent(state) => CoreInput::Handoff(self.on_agent(state)),
+            ToCall::Ended(how) => CoreInput::Ended(ended_by(how)),
         };
-        let target = uri.clone();
-        match self.shared.ports.bind().await {
-            Ok((local_media, socket)) => {
-                self.handoff = Handoff::Calling(Some(socket));
-                self.signal(ToSignalling::CallAgent {
-                    call: self.id.clone(),
-                    target,
-                    local_media,
-                });
-            }
-            Err(error) => {
-                tracing::warn!(call = %self.id, %error, "no RTP port for the agent leg");
-                self.queue_caller();
-            }
-        }
+        self.core.handle_input(now, input);
     }
 
-    fn on_agent(&mut self, state: AgentState) {
+    /// Keeps the agent's media for the bridge the core may ask for.
+    fn on_agent(&mut self, state: AgentState) -> HandoffReport {
         match state {
             AgentState::Answered(media) => {
-                if let Handoff::Calling(socket) = &mut self.handoff {
-                    if let Some(socket) = socket.take() {
-                        self.stop_prompts();
-                        self.via = "bridge";
-                        self.handoff = Handoff::Bridged(Leg::new(socket, &media));
-                        return;
-                    }
+                if let AgentLeg::Calling(_, answer) = &mut self.agent {
+                    *answer = Some(media);
                 }
-                // Answered after the caller left or was queued elsewhere: let it go.
-                self.signal(ToSignalling::HangUpAgent {
-                    call: self.id.clone(),
-                });
+                HandoffReport::AgentAnswered
             }
             AgentState::Failed(code) => {
                 tracing::warn!(call = %self.id, code, "agent unreachable: caller queued");
-                self.queue_caller();
+                self.agent = AgentLeg::None;
+                HandoffReport::AgentFailed(code)
             }
-            AgentState::HungUp => self.hang_up("agent"),
+            AgentState::HungUp => HandoffReport::AgentHungUp,
         }
-    }
-
-    /// The agent could not be reached: say sorry, keep the caller, try again later.
-    fn queue_caller(&mut self) {
-        self.via = "queued";
-        self.stop_prompts();
-        self.playing
-            .push_back(self.shared.transfer.sorry_prompt.clone());
-        let retry = Duration::from_secs_f64(self.shared.transfer.retry_s);
-        self.handoff = Handoff::Queued {
-            retry_at: Instant::now() + retry,
-        };
-        let at = self.now();
-        self.shared.print(&json!({
-            "t": round_ms(at),
-            "event": "queued",
-            "prompt": self.shared.transfer.sorry_prompt,
-            "retry_s": self.shared.transfer.retry_s,
-            "call_id": self.id,
-        }));
-    }
-
-    fn on_ended(&mut self, how: EndReason) {
-        if how == EndReason::Caller && self.ended_by.is_none() {
-            self.feed(Input::HungUp);
-        }
-        self.ended_by.get_or_insert(how.as_str());
-    }
-
-    fn finish(mut self) {
-        let at = self.now();
-        if !self
-            .log
-            .iter()
-            .any(|e| matches!(e.step, Step::Heard(Input::HungUp)))
-        {
-            self.engine.handle(at, Input::HungUp);
-        }
-        let line = self.summary_line();
-        tracing::info!(
-            call = %self.id,
-            caller = %self.caller,
-            duration = line["duration"].as_f64(),
-            hops = line["hops"].as_u64(),
-            max_anger = line["max_anger"].as_f64(),
-            transfer = %line["transfer"]["reason"],
-            jitter = ?self.jitter.stats(),
-            voiced_s = self.listener.voiced().as_secs_f64(),
-            "call ended"
-        );
-        self.shared.print(&line);
-        self.signal(ToSignalling::Finished {
-            call: self.id.clone(),
-        });
-    }
-
-    fn summary_line(&mut self) -> Value {
-        let duration = self.now();
-        let summary = summarize(&self.log);
-        let hops = self
-            .log
-            .iter()
-            .filter_map(|entry| match &entry.step {
-                Step::Did(Action::Menu(
-                    MenuStep::Entered { hops, .. } | MenuStep::Reached { hops, .. },
-                )) => Some(*hops),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
-        let transfer = self.transfer.as_ref().map(|(at, transfer, uri)| {
-            json!({
-                "t": round_ms(*at),
-                "target": transfer.target,
-                "reason": transfer.reason.as_str(),
-                "priority": transfer.priority.as_str(),
-                "uri": uri,
-                "via": self.via,
-            })
-        });
-        json!({
-            "event": "call",
-            "call_id": self.id,
-            "caller": self.caller,
-            "dialed": self.dialed,
-            "duration": round_ms(duration),
-            "hops": hops,
-            "max_anger": summary.max_anger.map(|a| (f64::from(a) * 10.0).round() / 10.0),
-            "transfer": transfer,
-            "ended": self.ended_by.unwrap_or("caller"),
-        })
     }
 }
 
-fn round_ms(at: Duration) -> f64 {
-    (at.as_secs_f64() * 1000.0).round() / 1000.0
+fn ended_by(how: EndReason) -> EndedBy {
+    match how {
+        EndReason::Caller => EndedBy::Caller,
+        EndReason::Gateway => EndedBy::Gateway,
+        other => EndedBy::Signalling(other.as_str()),
+    }
 }
 
 /// A receive on a socket that may not exist yet (pending forever if not).

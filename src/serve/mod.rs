@@ -5,26 +5,24 @@
 //! scores every call's windows in batches.
 
 mod call;
-mod listener;
 mod media;
 mod ports;
 mod scorer;
 mod signalling;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::audio::{PromptError, PromptLibrary};
-use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings, TransferSettings};
+use crate::callcore::{AngerSetup, EventSink, FrontEnd, HandoffSettings, JsonLines, KeywordSetup};
+use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings};
 use crate::engine::EngineConfig;
-use crate::infer::{Calibration, InferError, KeywordModel, WindowModel};
+use crate::infer::{InferError, KeywordModel, WindowModel};
 use crate::menu::{self, Menu};
 use crate::sip::{Registration, UserAgent};
 
@@ -60,39 +58,33 @@ impl ServeError {
 }
 
 /// What every call shares: configuration, prompts, the models' inference
-/// threads, the ports.
+/// threads, the ports, the event sinks.
 pub struct Shared {
     engine: Arc<EngineConfig>,
     menu: Option<Arc<Menu>>,
     prompts: PromptLibrary,
-    queues: HashMap<String, String>,
+    prompt_lengths: Arc<HashMap<String, Duration>>,
+    /// Queue name → Refer-To URI; routing and menus were checked against
+    /// `[queues]` at start-up, so every target the engine names has one.
+    queues: Arc<HashMap<String, String>>,
     anger_scorer: scorer::Scorer,
-    /// The anger model's raw output → 0-100.
-    calibration: Calibration,
+    anger: AngerSetup,
     keyword_scorer: scorer::Scorer,
     keywords: KeywordModel,
-    window: usize,
-    hop: usize,
-    smoothing: f32,
     rtp: RtpSettings,
-    transfer: TransferSettings,
+    handoff: HandoffSettings,
     ports: PortPool,
-    output: Mutex<std::io::Stdout>,
+    sinks: Vec<Arc<dyn EventSink>>,
 }
 
 impl Shared {
-    /// The Refer-To URI of a queue; routing and menus were checked against
-    /// `[queues]` at start-up, so every target the engine names has one.
-    fn queue_uri<'a>(&'a self, queue: &'a str) -> &'a str {
-        self.queues.get(queue).map_or(queue, String::as_str)
-    }
-
-    /// One JSON line on stdout (call events and summaries).
-    fn print(&self, line: &Value) {
-        if let Ok(mut out) = self.output.lock() {
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
-        }
+    /// A new call's audio front end.
+    fn front_end(&self) -> FrontEnd {
+        let keywords = KeywordSetup {
+            windows: self.keywords.windows(),
+            decider: self.keywords.decider(),
+        };
+        FrontEnd::new(self.anger.clone(), Some(keywords))
     }
 }
 
@@ -191,37 +183,30 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
             }
         })?;
     let anger = Arc::new(WindowModel::load(&config.anger_model_path())?);
-    let manifest = anger.manifest();
-    let (window, hop) = (manifest.window_samples(), manifest.hop_samples());
-    let calibration = manifest.calibration.clone().ok_or_else(|| {
-        InferError::Run(format!(
-            "{}: the anger model needs [calibration]",
-            config.anger_model_path().display()
-        ))
-    })?;
+    let anger_setup = AngerSetup::of_model(&anger, config.scoring.smoothing)
+        .map_err(|e| InferError::Run(format!("{}: {e}", config.anger_model_path().display())))?;
     let keywords = config.load_keyword_model()?;
     let anger_scorer = scorer::Scorer::start(anger).map_err(ServeError::Runtime)?;
     let keyword_scorer =
         scorer::Scorer::start(keywords.model().clone()).map_err(ServeError::Runtime)?;
+    let handoff = HandoffSettings {
+        sorry_prompt: config.transfer.sorry_prompt.clone(),
+        retry: Duration::from_secs_f64(config.transfer.retry_s),
+        ..HandoffSettings::default()
+    };
     Ok(Shared {
         engine: config.engine_config(),
         menu: Some(menu),
+        prompt_lengths: Arc::new(prompts.lengths()),
         prompts,
-        queues: config
-            .queues
-            .iter()
-            .map(|(name, queue)| (name.clone(), queue.uri.clone()))
-            .collect(),
+        queues: Arc::new(config.queue_uris()),
         anger_scorer,
-        calibration,
+        anger: anger_setup,
         keyword_scorer,
         keywords,
-        window,
-        hop,
-        smoothing: config.scoring.smoothing,
         rtp: config.rtp.clone(),
-        transfer: config.transfer.clone(),
+        handoff,
         ports: PortPool::new(config.rtp.address, config.rtp.ports),
-        output: Mutex::new(std::io::stdout()),
+        sinks: vec![Arc::new(JsonLines::new(std::io::stdout()))],
     })
 }

@@ -8,27 +8,23 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::infer::WindowModel;
-
-/// Windows per model run at most.
-const BATCH: usize = 16;
+use crate::infer::{WindowModel, BATCH};
 
 /// One window's model output, sent back to the call that asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
-    /// Where the window ends in the call's audio.
-    pub audio_at: Duration,
+    /// The call core's token for the window.
+    pub token: u64,
     /// The model's raw output row; `None` if the model failed.
     pub row: Option<Vec<f32>>,
 }
 
 struct Job {
     samples: Vec<f32>,
-    audio_at: Duration,
+    token: u64,
     reply: UnboundedSender<Scored>,
 }
 
@@ -48,15 +44,20 @@ impl Scorer {
         Ok(Scorer { jobs })
     }
 
-    /// Queues a window; its score arrives on `reply`, in submission order.
-    pub fn submit(&self, samples: Vec<f32>, audio_at: Duration, reply: UnboundedSender<Scored>) {
+    /// Queues a window; its answer arrives on `reply` (`None` if the
+    /// model failed or its thread has stopped).
+    pub fn submit(&self, samples: Vec<f32>, token: u64, reply: UnboundedSender<Scored>) {
         let job = Job {
             samples,
-            audio_at,
+            token,
             reply,
         };
-        if self.jobs.send(job).is_err() {
+        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
             tracing::error!("the inference thread has stopped; a window went unscored");
+            let _ = job.reply.send(Scored {
+                token: job.token,
+                row: None,
+            });
         }
     }
 }
@@ -77,7 +78,7 @@ fn run(model: &WindowModel, queue: &mpsc::Receiver<Job>) {
         for (job, row) in batch.into_iter().zip(rows) {
             // A call that ended meanwhile has dropped its receiver: nothing to do.
             let _ = job.reply.send(Scored {
-                audio_at: job.audio_at,
+                token: job.token,
                 row,
             });
         }

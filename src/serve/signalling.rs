@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -13,6 +14,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::call::{CallSetup, LiveCall, ToCall, ToSignalling};
 use super::Shared;
+use crate::callcore::{CallEvent, CallSummary, EndedBy, EventKind, Sinks};
 use crate::sip::{
     AgentState, EndReason, Negotiated, Peer, SipEvent, Transmit, Transport, UserAgent,
 };
@@ -271,19 +273,19 @@ impl Signalling {
     }
 
     /// The summary line of a call that ended before the answer.
-    fn unanswered(&mut self, call: &str, caller: &str, dialed: &str, ended: &str) {
+    fn unanswered(&mut self, call: &str, caller: &str, dialed: &str, ended: &'static str) {
         tracing::info!(%call, %caller, ended, "call ended before the answer");
-        self.shared.print(&serde_json::json!({
-            "event": "call",
-            "call_id": call,
-            "caller": caller,
-            "dialed": dialed,
-            "duration": 0.0,
-            "hops": 0,
-            "max_anger": null,
-            "transfer": null,
-            "ended": ended,
-        }));
+        let summary = CallSummary {
+            caller: caller.to_string(),
+            dialed: dialed.to_string(),
+            ended_by: Some(EndedBy::Signalling(ended)),
+            ..CallSummary::default()
+        };
+        let ended = CallEvent {
+            at: Duration::ZERO,
+            kind: EventKind::Ended(Box::new(summary)),
+        };
+        Sinks::new(Some(call.to_string()), self.shared.sinks.clone()).publish(&ended);
         self.count_ended();
     }
 

@@ -297,22 +297,37 @@ fn a_recording_replays_through_the_model_with_the_json_contract() {
         "--json",
         "fixtures/calls/angry_mid_call/call.flac",
     ]));
-    let scores: Vec<f64> = lines
+    let scores: Vec<(f64, f64)> = lines
         .iter()
         .filter(|l| l["event"] == "anger")
-        .map(|l| l["score"].as_f64().unwrap())
+        .map(|l| (l["t"].as_f64().unwrap(), l["score"].as_f64().unwrap()))
         .collect();
-    assert!(
-        scores.len() > 20,
-        "a score every 0.5 s of voiced audio: {}",
-        scores.len()
-    );
-    assert!(scores.iter().all(|s| (0.0..=100.0).contains(s)));
     let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary");
     assert_eq!(summary["transfer"]["reason"], "anger");
+    let transferred_at = summary["transfer"]["t"].as_f64().unwrap();
+    // A score every 0.5 s of voiced audio until the caller is handed over
+    // (as on a live call): the last three are the transfer's evidence.
+    assert!(scores.len() > 8, "{} scores", scores.len());
+    assert_eq!(scores.last().map(|(t, _)| *t), Some(transferred_at));
+    let transfer = lines.iter().find(|l| l["event"] == "transfer").unwrap();
+    let evidence: Vec<f64> = transfer["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["t"].as_f64().unwrap())
+        .collect();
+    let last_three: Vec<f64> = scores[scores.len() - 3..].iter().map(|(t, _)| *t).collect();
+    assert_eq!(evidence, last_three);
+    assert!(scores.iter().all(|(_, s)| (0.0..=100.0).contains(s)));
     assert_eq!(
         summary["max_anger"].as_f64(),
-        scores.iter().copied().reduce(f64::max)
+        scores.iter().map(|(_, s)| *s).reduce(f64::max)
+    );
+    assert_eq!(summary["duration"].as_f64(), Some(31.428));
+    assert!(
+        summary["started"].as_str().unwrap().ends_with('Z'),
+        "UTC start"
     );
 }
 

@@ -1,0 +1,341 @@
+//! The hand-over of a call to a human, with time passed in: REFER the
+//! caller's phone to the queue (RFC 3515), wait for its final NOTIFY; if the
+//! phone refuses or the transfer fails, call the agent and bridge the two; if
+//! no agent answers, keep the caller queued and try again.
+
+use std::time::Duration;
+
+use super::events::Via;
+
+/// How the hand-over waits and retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffSettings {
+    /// Played to a caller no agent could be reached for.
+    pub sorry_prompt: String,
+    /// Between attempts to reach the agent for a queued caller.
+    pub retry: Duration,
+    /// How long a REFER the phone accepted may go without a final NOTIFY
+    /// before voicegate takes the transfer as done and leaves the call.
+    pub notify_wait: Duration,
+}
+
+impl Default for HandoffSettings {
+    fn default() -> Self {
+        HandoffSettings {
+            sorry_prompt: "agents_busy".into(),
+            retry: Duration::from_secs(15),
+            notify_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the signalling side reports about the hand-over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffReport {
+    /// The phone answered the REFER 202.
+    ReferAccepted,
+    /// The phone answered the REFER with this failure code.
+    ReferRefused(u16),
+    /// The phone's final NOTIFY: the status line of the transfer (sipfrag).
+    ReferCompleted(u16),
+    /// The agent answered voicegate's INVITE.
+    AgentAnswered,
+    /// The agent could not be reached (its final response, or 0 when no
+    /// call could be placed at all).
+    AgentFailed(u16),
+    AgentHungUp,
+}
+
+/// What the hand-over needs done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandoffAction {
+    Refer {
+        uri: String,
+    },
+    CallAgent {
+        uri: String,
+    },
+    /// Relay audio between the caller and the agent who answered.
+    Bridge,
+    /// An agent answered when nobody was waiting for one: let it go.
+    HangUpAgent,
+    /// Play the sorry prompt to the queued caller.
+    Sorry {
+        prompt: String,
+        retry_s: f64,
+    },
+    /// The caller was handed over (or the agent left): end the caller's leg.
+    HangUp {
+        by_agent: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Idle,
+    Referring { accepted_at: Option<Duration> },
+    CallingAgent,
+    Bridged,
+    Queued { retry_at: Duration },
+    Done,
+}
+
+#[derive(Debug)]
+pub struct Handoff {
+    settings: HandoffSettings,
+    state: State,
+    uri: String,
+    via: Option<Via>,
+    actions: Vec<HandoffAction>,
+}
+
+impl Handoff {
+    pub fn new(settings: HandoffSettings) -> Handoff {
+        Handoff {
+            settings,
+            state: State::Idle,
+            uri: String::new(),
+            via: None,
+            actions: Vec::new(),
+        }
+    }
+
+    /// Hands the call to `uri`, by REFER first.
+    pub fn start(&mut self, uri: String) {
+        if self.state != State::Idle {
+            return;
+        }
+        self.state = State::Referring { accepted_at: None };
+        self.via = Some(Via::Refer);
+        self.actions.push(HandoffAction::Refer { uri: uri.clone() });
+        self.uri = uri;
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.state != State::Idle
+    }
+
+    pub fn is_bridged(&self) -> bool {
+        self.state == State::Bridged
+    }
+
+    /// How the transfer was carried out so far.
+    pub fn via(&self) -> Option<Via> {
+        self.via
+    }
+
+    pub fn report(&mut self, now: Duration, report: HandoffReport) {
+        match (report, &self.state) {
+            (HandoffReport::ReferAccepted, State::Referring { .. }) => {
+                self.state = State::Referring {
+                    accepted_at: Some(now),
+                }
+            }
+            (HandoffReport::ReferCompleted(code), State::Referring { .. })
+                if (200..300).contains(&code) =>
+            {
+                self.finish(false)
+            }
+            (
+                HandoffReport::ReferCompleted(_) | HandoffReport::ReferRefused(_),
+                State::Referring { .. },
+            ) => self.call_agent(),
+            (HandoffReport::AgentAnswered, State::CallingAgent) => {
+                self.state = State::Bridged;
+                self.via = Some(Via::Bridge);
+                self.actions.push(HandoffAction::Bridge);
+            }
+            (HandoffReport::AgentAnswered, _) => self.actions.push(HandoffAction::HangUpAgent),
+            (HandoffReport::AgentFailed(_), State::CallingAgent) => self.queue(now),
+            (HandoffReport::AgentHungUp, State::Bridged) => self.finish(true),
+            _ => {}
+        }
+    }
+
+    /// When [`Self::handle_timeout`] must run if nothing else happens.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        match self.state {
+            State::Referring {
+                accepted_at: Some(at),
+            } => Some(at + self.settings.notify_wait),
+            State::Queued { retry_at } => Some(retry_at),
+            _ => None,
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if self.next_timeout().map_or(true, |due| now < due) {
+            return;
+        }
+        match self.state {
+            // No final NOTIFY: phones that never send one have transferred anyway.
+            State::Referring { .. } => self.finish(false),
+            State::Queued { .. } => self.call_agent(),
+            _ => {}
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<HandoffAction> {
+        if self.actions.is_empty() {
+            return None;
+        }
+        Some(self.actions.remove(0))
+    }
+
+    fn call_agent(&mut self) {
+        self.state = State::CallingAgent;
+        if self.via == Some(Via::Refer) {
+            self.via = Some(Via::Bridge);
+        }
+        self.actions.push(HandoffAction::CallAgent {
+            uri: self.uri.clone(),
+        });
+    }
+
+    fn queue(&mut self, now: Duration) {
+        self.state = State::Queued {
+            retry_at: now + self.settings.retry,
+        };
+        self.via = Some(Via::Queued);
+        self.actions.push(HandoffAction::Sorry {
+            prompt: self.settings.sorry_prompt.clone(),
+            retry_s: self.settings.retry.as_secs_f64(),
+        });
+    }
+
+    fn finish(&mut self, by_agent: bool) {
+        self.state = State::Done;
+        self.actions.push(HandoffAction::HangUp { by_agent });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    fn drain(handoff: &mut Handoff) -> Vec<HandoffAction> {
+        std::iter::from_fn(|| handoff.poll_action()).collect()
+    }
+
+    fn started() -> Handoff {
+        let mut handoff = Handoff::new(HandoffSettings::default());
+        handoff.start("sip:priority@pbx".into());
+        handoff
+    }
+
+    #[test]
+    fn an_accepted_refer_ends_the_call_on_the_final_notify() {
+        let mut handoff = started();
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::Refer {
+                uri: "sip:priority@pbx".into()
+            }]
+        );
+        handoff.report(secs(1.0), HandoffReport::ReferAccepted);
+        handoff.report(secs(2.0), HandoffReport::ReferCompleted(200));
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::HangUp { by_agent: false }]
+        );
+        assert_eq!(handoff.via(), Some(Via::Refer));
+    }
+
+    #[test]
+    fn without_a_final_notify_the_gateway_leaves_after_the_wait() {
+        let mut handoff = started();
+        drain(&mut handoff);
+        handoff.report(secs(1.0), HandoffReport::ReferAccepted);
+        assert_eq!(handoff.next_timeout(), Some(secs(11.0)));
+        handoff.handle_timeout(secs(10.9));
+        assert!(drain(&mut handoff).is_empty());
+        handoff.handle_timeout(secs(11.0));
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::HangUp { by_agent: false }]
+        );
+        assert_eq!(handoff.next_timeout(), None);
+    }
+
+    #[test]
+    fn a_refused_refer_calls_the_agent_and_bridges_when_it_answers() {
+        let mut handoff = started();
+        drain(&mut handoff);
+        handoff.report(secs(1.0), HandoffReport::ReferRefused(403));
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::CallAgent {
+                uri: "sip:priority@pbx".into()
+            }]
+        );
+        handoff.report(secs(2.0), HandoffReport::AgentAnswered);
+        assert_eq!(drain(&mut handoff), [HandoffAction::Bridge]);
+        assert!(handoff.is_bridged());
+        assert_eq!(handoff.via(), Some(Via::Bridge));
+        handoff.report(secs(30.0), HandoffReport::AgentHungUp);
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::HangUp { by_agent: true }]
+        );
+    }
+
+    #[test]
+    fn a_failed_transfer_notify_also_falls_back_to_the_bridge() {
+        let mut handoff = started();
+        drain(&mut handoff);
+        handoff.report(secs(1.0), HandoffReport::ReferAccepted);
+        handoff.report(secs(3.0), HandoffReport::ReferCompleted(486));
+        assert!(matches!(
+            drain(&mut handoff)[..],
+            [HandoffAction::CallAgent { .. }]
+        ));
+    }
+
+    #[test]
+    fn a_busy_agent_queues_the_caller_and_retries_every_retry_period() {
+        let mut handoff = started();
+        handoff.report(secs(1.0), HandoffReport::ReferRefused(501));
+        handoff.report(secs(1.5), HandoffReport::AgentFailed(486));
+        let actions = drain(&mut handoff);
+        assert_eq!(
+            actions.last(),
+            Some(&HandoffAction::Sorry {
+                prompt: "agents_busy".into(),
+                retry_s: 15.0
+            })
+        );
+        assert_eq!(handoff.via(), Some(Via::Queued));
+        assert_eq!(handoff.next_timeout(), Some(secs(16.5)));
+        handoff.handle_timeout(secs(16.5));
+        assert!(matches!(
+            drain(&mut handoff)[..],
+            [HandoffAction::CallAgent { .. }]
+        ));
+        handoff.report(secs(17.0), HandoffReport::AgentFailed(486));
+        assert_eq!(handoff.next_timeout(), Some(secs(32.0)));
+    }
+
+    #[test]
+    fn an_agent_answering_late_is_let_go() {
+        let mut handoff = started();
+        handoff.report(secs(1.0), HandoffReport::ReferRefused(403));
+        handoff.report(secs(1.5), HandoffReport::AgentFailed(408));
+        drain(&mut handoff);
+        handoff.report(secs(2.0), HandoffReport::AgentAnswered);
+        assert_eq!(drain(&mut handoff), [HandoffAction::HangUpAgent]);
+        assert!(!handoff.is_bridged());
+    }
+
+    #[test]
+    fn reports_before_the_transfer_change_nothing() {
+        let mut handoff = Handoff::new(HandoffSettings::default());
+        handoff.report(secs(1.0), HandoffReport::ReferCompleted(200));
+        handoff.report(secs(1.0), HandoffReport::AgentHungUp);
+        assert!(drain(&mut handoff).is_empty());
+        assert!(!handoff.is_started());
+    }
+}
