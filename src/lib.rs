@@ -9,6 +9,7 @@ pub mod audio;
 pub mod callcore;
 pub mod cli;
 pub mod config;
+pub mod dialer;
 pub mod engine;
 pub mod infer;
 pub mod menu;

@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand. `main.rs` only calls [`run`].
 
+mod call;
 mod menu;
 mod replay;
 mod serve;
@@ -7,6 +8,8 @@ mod serve;
 use std::fmt::Display;
 use std::process::ExitCode;
 use std::time::Duration;
+
+use crate::audio::ChannelPick;
 
 use clap::{Parser, Subcommand};
 
@@ -23,8 +26,10 @@ enum Command {
     /// Check, show, flatten and simulate menu trees.
     #[command(subcommand)]
     Menu(menu::MenuCommand),
-    /// Run a scripted call through the call engine on a virtual clock.
+    /// Replay recordings or scripted calls through the call core on a virtual clock.
     Replay(replay::ReplayArgs),
+    /// Place a test call to a gateway: play a recording, press keys, take the REFER.
+    Call(call::CallArgs),
     /// Answer live calls over SIP (UDP and TCP) and RTP, as configured in gateway.toml.
     Serve(serve::ServeArgs),
 }
@@ -51,6 +56,18 @@ impl Failure {
             code: 1,
             message: error.to_string(),
         }
+    }
+}
+
+/// Reads `--channel`: mix, left, right or a channel number.
+pub fn parse_channel(text: &str) -> Result<ChannelPick, String> {
+    match text {
+        "mix" => Ok(ChannelPick::Mix),
+        "left" => Ok(ChannelPick::Index(0)),
+        "right" => Ok(ChannelPick::Index(1)),
+        _ => text.parse().map(ChannelPick::Index).map_err(|_| {
+            format!("{text:?} is not a channel: use mix, left, right or a number from 0")
+        }),
     }
 }
 
@@ -93,6 +110,7 @@ pub fn run() -> ExitCode {
         Command::Menu(command) => menu::run(command),
         Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Call(args) => call::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

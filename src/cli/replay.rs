@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{ArgGroup, Args};
 
-use super::{parse_dtmf_schedule, DtmfSchedule, Failure};
+use super::{parse_channel, parse_dtmf_schedule, DtmfSchedule, Failure};
 use crate::audio::{ChannelPick, PromptLibrary};
 use crate::callcore::{json_event, CallEvent, CallSummary, EventKind};
 use crate::config::{checked_menu, GatewayConfig};
@@ -50,17 +50,6 @@ pub struct ReplayArgs {
     /// ("1@4.0,0@9.5"), as `voicegate call --dtmf` sends them.
     #[arg(long, value_name = "KEYS", value_parser = parse_dtmf_schedule, default_value = "")]
     dtmf: DtmfSchedule,
-}
-
-fn parse_channel(text: &str) -> Result<ChannelPick, String> {
-    match text {
-        "mix" => Ok(ChannelPick::Mix),
-        "left" => Ok(ChannelPick::Index(0)),
-        "right" => Ok(ChannelPick::Index(1)),
-        _ => text.parse().map(ChannelPick::Index).map_err(|_| {
-            format!("{text:?} is not a channel: use mix, left, right or a number from 0")
-        }),
-    }
 }
 
 pub fn run(args: ReplayArgs) -> Result<(), Failure> {

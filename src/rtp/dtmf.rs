@@ -49,9 +49,48 @@ impl DtmfDetector {
     }
 }
 
+/// Volume of the key presses voicegate sends: −10 dBm0 (RFC 4733 section 2.3.4).
+const SEND_VOLUME: u8 = 10;
+
+/// The telephone-event payloads of one key press held for `frames` 20 ms
+/// packets (RFC 4733 section 2.5.1): the duration grows by a packet each
+/// time, and the last packet, with the E bit, is sent three times
+/// (section 2.5.1.4). `None` for a key that is not one of the sixteen.
+pub fn key_press_payloads(digit: char, frames: u16) -> Option<Vec<[u8; 4]>> {
+    let event = EVENTS.iter().position(|&key| key == digit)? as u8;
+    let frames = frames.clamp(1, 400);
+    let payload = |frame: u16, end: bool| {
+        let duration = (frame * 160).to_be_bytes();
+        let flags = SEND_VOLUME | if end { 0x80 } else { 0 };
+        [event, flags, duration[0], duration[1]]
+    };
+    let mut payloads: Vec<[u8; 4]> = (1..frames).map(|frame| payload(frame, false)).collect();
+    payloads.extend([payload(frames, true); 3]);
+    Some(payloads)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_press_sent_is_the_key_detected_once_with_its_end_repeated() {
+        let payloads = key_press_payloads('#', 5).unwrap();
+        assert_eq!(payloads.len(), 7);
+        let events: Vec<TelephoneEvent> =
+            payloads.iter().map(|p| parse_event(p).unwrap()).collect();
+        assert!(events.iter().all(|e| e.digit == '#'));
+        assert_eq!(events[0].duration, 160);
+        assert!(!events[3].end && events[4].end && events[6].end);
+        assert_eq!(events[6].duration, 800);
+        let mut detector = DtmfDetector::default();
+        let heard: Vec<char> = payloads
+            .iter()
+            .filter_map(|p| detector.push(1, 5000, p))
+            .collect();
+        assert_eq!(heard, ['#']);
+        assert!(key_press_payloads('x', 5).is_none());
+    }
 
     fn payload(event: u8, end: bool, duration: u16) -> [u8; 4] {
         let [hi, lo] = duration.to_be_bytes();

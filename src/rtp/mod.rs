@@ -7,7 +7,7 @@ mod jitter;
 mod packet;
 mod sender;
 
-pub use dtmf::{parse_event, DtmfDetector, TelephoneEvent};
+pub use dtmf::{key_press_payloads, parse_event, DtmfDetector, TelephoneEvent};
 pub use jitter::{JitterBuffer, JitterStats, Playout};
 pub use packet::{parse_rtp, RtpError, RtpPacket};
 pub use sender::{send_time, RtpSender, PACKET_TIME};

@@ -54,6 +54,24 @@ impl RtpSender {
         bytes
     }
 
+    /// One telephone-event packet of a key press (RFC 4733 section 2.5.1):
+    /// every packet of the press carries the timestamp of its start, the
+    /// first has the marker bit. Call [`Self::skip_frame`] for each 20 ms
+    /// the press lasted once it is over.
+    pub fn event_packet(&mut self, payload_type: u8, payload: &[u8], first: bool) -> Vec<u8> {
+        let bytes = RtpPacketBuilder::new()
+            .payload_type(payload_type & 0x7f)
+            .ssrc(self.ssrc)
+            .sequence(Seq::from(self.sequence))
+            .timestamp(self.timestamp)
+            .marked(first)
+            .payload(payload)
+            .build()
+            .unwrap_or_default();
+        self.sequence = self.sequence.wrapping_add(1);
+        bytes
+    }
+
     /// Time passes without sending (silence between prompts): the timestamp
     /// keeps counting, and the next packet starts a talkspurt.
     pub fn skip_frame(&mut self) {

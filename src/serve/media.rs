@@ -73,6 +73,21 @@ impl Leg {
         }
     }
 
+    /// Sends one packet of an RFC 4733 key press in place of an audio frame.
+    pub async fn send_event(&mut self, payload_type: u8, payload: &[u8], first: bool) {
+        let packet = self.sender.event_packet(payload_type, payload, first);
+        if let Err(error) = self.socket.send_to(&packet, self.remote).await {
+            tracing::debug!(%error, remote = %self.remote, "RTP send failed");
+        }
+    }
+
+    /// A key press of `packets` packets is over: the audio timestamp moves on.
+    pub fn end_event(&mut self, packets: usize) {
+        for _ in 0..packets {
+            self.sender.skip_frame();
+        }
+    }
+
     /// Sends one frame of 8 kHz audio.
     pub async fn send_frame(&mut self, samples: &[f32]) {
         let payload = encode(self.codec, samples);

@@ -5,7 +5,7 @@
 //! scores every call's windows in batches.
 
 mod call;
-mod media;
+pub(crate) mod media;
 mod ports;
 mod scorer;
 mod signalling;
@@ -27,7 +27,7 @@ use crate::menu::{self, Menu};
 use crate::sip::{Registration, UserAgent};
 
 pub use ports::PortPool;
-pub use signalling::framed_length;
+pub use signalling::{framed_length, MAX_MESSAGE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

@@ -20,7 +20,7 @@ use crate::sip::{
 };
 
 /// Largest SIP message over TCP voicegate reads (a UDP datagram is capped by its buffer).
-const MAX_MESSAGE: usize = 65_535;
+pub const MAX_MESSAGE: usize = 65_535;
 
 /// Calls between their INVITE and their answer.
 struct Offered {

@@ -2,6 +2,7 @@
 //! dialogs, UDP retransmission timers, SDP offer/answer, and the sans-IO
 //! user agent that answers, transfers and bridges calls.
 
+mod caller;
 mod dialog;
 mod digest;
 mod headers;
@@ -12,7 +13,9 @@ mod timers;
 mod ua;
 
 pub use self::sdp::{answer, negotiate, offer, Codec, Direction, Negotiated, SdpError};
+pub use caller::{BadTarget, CallerEvent, OutboundCall};
 pub use dialog::{Peer, Transport};
+pub use headers::socket_addr as uri_socket_addr;
 pub use message::{parse_message, Header, MessageError, SipMessage, StartLine};
 pub use response::{response, ResponseParts, SERVER};
 pub use ua::{AgentState, EndReason, ReferProgress, Registration, SipEvent, Transmit, UserAgent};

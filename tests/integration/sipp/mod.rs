@@ -14,6 +14,7 @@
 mod baresip;
 mod harness;
 mod pcap;
+mod test_caller;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
