@@ -10,6 +10,7 @@ pub mod callcore;
 pub mod cli;
 pub mod config;
 pub mod dialer;
+pub mod dtmf;
 pub mod engine;
 pub mod infer;
 pub mod menu;

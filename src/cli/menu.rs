@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use super::Failure;
 use crate::callcore::{CallEvent, CallerId, CoreInput, EventKind};
 use crate::config::GatewayConfig;
-use crate::engine::{dtmf_key, Action, Input, MenuStep};
+use crate::dtmf::dtmf_key;
+use crate::engine::{Action, Input, MenuStep};
 use crate::menu::{self, CheckOptions, Menu, Problem, ProblemKind};
 use crate::replay::{self, VirtualCall};
 

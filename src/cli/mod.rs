@@ -86,7 +86,7 @@ pub fn parse_dtmf_schedule(text: &str) -> Result<DtmfSchedule, String> {
         let problem =
             || format!("{item:?} is not KEY@SECONDS: write e.g. 1@4.0 (keys 0-9, *, #, A-D)");
         let (key, at) = item.split_once('@').ok_or_else(problem)?;
-        let key = crate::engine::dtmf_key(key.trim()).ok_or_else(problem)?;
+        let key = crate::dtmf::dtmf_key(key.trim()).ok_or_else(problem)?;
         let seconds: f64 = at.trim().parse().map_err(|_| problem())?;
         if !(0.0..=86_400.0).contains(&seconds) {
             return Err(format!("{item:?}: the time must be 0 to 86400 seconds"));

@@ -18,13 +18,11 @@ use std::time::Duration;
 
 pub use policy::{base_priority, EngineConfig, Policy, Routing, Vip};
 pub use types::{
-    dtmf_key, Action, Evidence, Fact, HangUpReason, Input, MenuStep, Priority, Reason, Transfer,
+    Action, Evidence, Fact, HangUpReason, Input, MenuStep, Priority, Reason, Transfer,
 };
 
-use crate::menu::{normalize_phrase, Menu, MenuAction, MenuOption, Target};
+use crate::menu::{normalize_phrase, Menu, MenuAction, MenuOption, Target, INVALID_OPTION_PROMPT};
 
-/// The prompt played before re-presenting a node after an invalid choice.
-pub const INVALID_OPTION_PROMPT: &str = "invalid_option";
 
 /// Deadlines are "more than N seconds": they fire this long after the limit.
 const TIME_RESOLUTION: Duration = Duration::from_millis(1);

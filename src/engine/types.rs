@@ -29,15 +29,6 @@ pub enum Input {
     HungUp,
 }
 
-/// Reads one DTMF key: 0-9, *, #, A-D (the sixteen events of RFC 4733 section 3.2).
-pub fn dtmf_key(text: &str) -> Option<char> {
-    let mut chars = text.chars();
-    match (chars.next(), chars.next()) {
-        (Some(key), None) if key.is_ascii_digit() || "*#ABCD".contains(key) => Some(key),
-        _ => None,
-    }
-}
-
 /// What the driver must do (or record) next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {

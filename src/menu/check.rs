@@ -221,13 +221,13 @@ fn check_played_prompts(menu: &Menu, dir: &std::path::Path, problems: &mut Vec<P
             });
         }
     }
-    if !prompt_exists(dir, crate::engine::INVALID_OPTION_PROMPT) {
+    if !prompt_exists(dir, super::INVALID_OPTION_PROMPT) {
         problems.push(Problem {
             line: menu.entry_line.max(1),
             kind: ProblemKind::MissingPrompt,
             message: format!(
                 "the gateway plays {0:?} after an invalid choice, and {1} has no {0}.wav: add it",
-                crate::engine::INVALID_OPTION_PROMPT,
+                super::INVALID_OPTION_PROMPT,
                 dir.display()
             ),
             path: Vec::new(),

@@ -24,6 +24,9 @@ pub use write::to_toml;
 /// escape hatches every caller knows.
 pub const KEYS_PER_NODE: usize = 9;
 
+/// The prompt played before re-presenting a node after an invalid choice.
+pub const INVALID_OPTION_PROMPT: &str = "invalid_option";
+
 /// A validated-shape menu tree (parsing checks types; [`check`] checks the graph).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Menu {

@@ -138,6 +138,6 @@ fn build_option(raw: RawOption, line: usize) -> Result<MenuOption, String> {
 }
 
 fn parse_key(text: &str) -> Result<char, String> {
-    crate::engine::dtmf_key(text)
+    crate::dtmf::dtmf_key(text)
         .ok_or_else(|| format!("key {text:?} is not one DTMF key: use one of 0-9, *, #, A-D"))
 }

@@ -2,7 +2,7 @@
 //! that prompts can be recorded or rendered with text-to-speech.
 
 use super::{Menu, MenuAction, MenuOption, Target};
-use crate::engine::INVALID_OPTION_PROMPT;
+use super::INVALID_OPTION_PROMPT;
 
 /// Every prompt the menu plays, with what it should say, in menu order.
 pub fn prompt_texts(menu: &Menu) -> Vec<(String, String)> {

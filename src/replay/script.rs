@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::callcore::CallerId;
-use crate::engine::{dtmf_key, Input};
+use crate::dtmf::dtmf_key;
+use crate::engine::Input;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {

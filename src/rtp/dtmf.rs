@@ -3,10 +3,7 @@
 //! three with the E bit set; the digit is reported once, on the first packet
 //! seen, so the engine hears it without waiting for the key to be released.
 
-/// The sixteen DTMF events of RFC 4733 section 3.2, in event-code order.
-const EVENTS: [char; 16] = [
-    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '#', 'A', 'B', 'C', 'D',
-];
+use crate::dtmf::KEYS as EVENTS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TelephoneEvent {

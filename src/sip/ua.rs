@@ -1206,7 +1206,7 @@ fn info_digit(info: &SipMessage) -> Option<char> {
     } else {
         return None;
     };
-    crate::engine::dtmf_key(&value)
+    crate::dtmf::dtmf_key(&value)
 }
 
 /// A 400 (or 505) for a request the strict reader refused, built from the
