@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::engine::{EngineConfig, Policy, Routing, Vip};
 use crate::infer::{InferError, KeywordModel, WindowModel};
 use crate::menu::{self, normalize_phrase, CheckOptions, Menu};
+use crate::source::{read_text, FileError};
 
 /// The sample configuration, built into the binary so that it runs with no files.
 pub const EMBEDDED_CONFIG: &str = include_str!("../sip-config/gateway.toml");
@@ -19,21 +20,12 @@ pub const EMBEDDED_MENU: &str = include_str!("../sip-config/menus/main.toml");
 /// Where the embedded files live in the source tree, for messages and prompt lookup.
 pub const DEFAULT_CONFIG_PATH: &str = "sip-config/gateway.toml";
 
+/// A configuration (or the menu it names) that cannot be used, or a model
+/// it names that does not load.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read configuration: {source} (check the path, or omit --config to use the built-in defaults)")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
     #[error(transparent)]
-    Menu(#[from] menu::MenuError),
+    File(#[from] FileError),
     #[error(transparent)]
     Model(#[from] InferError),
 }
@@ -267,10 +259,11 @@ impl Default for TransferSettings {
 impl GatewayConfig {
     /// Reads and validates a gateway.toml.
     pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_text(
+            path,
+            "configuration",
+            "check the path, or omit --config to use the built-in defaults",
+        )?;
         let base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         GatewayConfig::parse(&text, path, base_dir)
     }
@@ -295,14 +288,8 @@ impl GatewayConfig {
     }
 
     fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<GatewayConfig, ConfigError> {
-        let mut config: GatewayConfig = toml::from_str(text).map_err(|error| {
-            let (line, message) = crate::source::toml_problem(text, &error);
-            ConfigError::Invalid {
-                path: path.to_path_buf(),
-                line,
-                message,
-            }
-        })?;
+        let mut config: GatewayConfig =
+            toml::from_str(text).map_err(|error| FileError::toml(path, text, &error))?;
         config.base_dir = base_dir;
         config.source = path.to_path_buf();
         config.text = text.to_string();
@@ -311,10 +298,8 @@ impl GatewayConfig {
     }
 
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
-        let invalid = |section: &str, key: &str, message: String| ConfigError::Invalid {
-            path: self.source.clone(),
-            line: line_of_key(text, section, key),
-            message,
+        let invalid = |section: &str, key: &str, message: String| -> ConfigError {
+            FileError::invalid(&self.source, line_of_key(text, section, key), message).into()
         };
         for (reason, queue) in self.routing.entries() {
             if !self.queues.contains_key(queue) {
@@ -511,11 +496,7 @@ impl GatewayConfig {
     }
 
     fn invalid_at(&self, section: &str, key: &str, message: String) -> ConfigError {
-        ConfigError::Invalid {
-            path: self.source.clone(),
-            line: line_of_key(&self.text, section, key),
-            message,
-        }
+        FileError::invalid(&self.source, line_of_key(&self.text, section, key), message).into()
     }
 
     pub fn prompts_dir(&self) -> PathBuf {
@@ -557,16 +538,17 @@ pub fn checked_menu(
     let problems = menu::check(&menu, options);
     match problems.into_iter().next() {
         None => Ok(Arc::new(menu)),
-        Some(problem) => Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            line: problem.line,
-            message: format!(
+        Some(problem) => Err(FileError::invalid(
+            path,
+            problem.line,
+            format!(
                 "{}: {} (run `voicegate menu check {}` for every problem)",
                 problem.kind.as_str(),
                 problem.message,
                 path.display()
             ),
-        }),
+        )
+        .into()),
     }
 }
 

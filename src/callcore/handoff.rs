@@ -46,9 +46,9 @@ pub enum HandoffReport {
     AgentHungUp,
 }
 
-/// What the hand-over needs done.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HandoffAction {
+/// What signalling or media must do for a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
     Refer {
         uri: String,
     },
@@ -57,15 +57,23 @@ pub enum HandoffAction {
     },
     /// Relay audio between the caller and the agent who answered.
     Bridge,
-    /// An agent answered when nobody was waiting for one: let it go.
+    /// Let an agent go (one who answered when nobody was waiting for one).
     HangUpAgent,
+    /// End the caller's leg (BYE).
+    HangUp,
+}
+
+/// What the hand-over needs done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandoffAction {
+    Signal(Command),
     /// Play the sorry prompt to the queued caller.
     Sorry {
         prompt: String,
         retry_s: f64,
     },
-    /// The caller was handed over (or the agent left): end the caller's leg.
-    HangUp {
+    /// The caller was handed over (or the agent left): the call is over.
+    Leave {
         by_agent: bool,
     },
 }
@@ -107,7 +115,7 @@ impl Handoff {
         }
         self.state = State::Referring { accepted_at: None };
         self.via = Some(Via::Refer);
-        self.actions.push(HandoffAction::Refer { uri: uri.clone() });
+        self.signal(Command::Refer { uri: uri.clone() });
         self.uri = uri;
     }
 
@@ -143,9 +151,9 @@ impl Handoff {
             (HandoffReport::AgentAnswered, State::CallingAgent) => {
                 self.state = State::Bridged;
                 self.via = Some(Via::Bridge);
-                self.actions.push(HandoffAction::Bridge);
+                self.signal(Command::Bridge);
             }
-            (HandoffReport::AgentAnswered, _) => self.actions.push(HandoffAction::HangUpAgent),
+            (HandoffReport::AgentAnswered, _) => self.signal(Command::HangUpAgent),
             (HandoffReport::AgentFailed(_), State::CallingAgent) => self.queue(now),
             (HandoffReport::AgentHungUp, State::Bridged) => self.finish(true),
             _ => {}
@@ -187,7 +195,7 @@ impl Handoff {
         if self.via == Some(Via::Refer) {
             self.via = Some(Via::Bridge);
         }
-        self.actions.push(HandoffAction::CallAgent {
+        self.signal(Command::CallAgent {
             uri: self.uri.clone(),
         });
     }
@@ -205,7 +213,11 @@ impl Handoff {
 
     fn finish(&mut self, by_agent: bool) {
         self.state = State::Done;
-        self.actions.push(HandoffAction::HangUp { by_agent });
+        self.actions.push(HandoffAction::Leave { by_agent });
+    }
+
+    fn signal(&mut self, command: Command) {
+        self.actions.push(HandoffAction::Signal(command));
     }
 }
 
@@ -232,15 +244,15 @@ mod tests {
         let mut handoff = started();
         assert_eq!(
             drain(&mut handoff),
-            [HandoffAction::Refer {
+            [HandoffAction::Signal(Command::Refer {
                 uri: "sip:priority@pbx".into()
-            }]
+            })]
         );
         handoff.report(secs(1.0), HandoffReport::ReferAccepted);
         handoff.report(secs(2.0), HandoffReport::ReferCompleted(200));
         assert_eq!(
             drain(&mut handoff),
-            [HandoffAction::HangUp { by_agent: false }]
+            [HandoffAction::Leave { by_agent: false }]
         );
         assert_eq!(handoff.via(), Some(Via::Refer));
     }
@@ -256,7 +268,7 @@ mod tests {
         handoff.handle_timeout(secs(11.0));
         assert_eq!(
             drain(&mut handoff),
-            [HandoffAction::HangUp { by_agent: false }]
+            [HandoffAction::Leave { by_agent: false }]
         );
         assert_eq!(handoff.next_timeout(), None);
     }
@@ -268,18 +280,21 @@ mod tests {
         handoff.report(secs(1.0), HandoffReport::ReferRefused(403));
         assert_eq!(
             drain(&mut handoff),
-            [HandoffAction::CallAgent {
+            [HandoffAction::Signal(Command::CallAgent {
                 uri: "sip:priority@pbx".into()
-            }]
+            })]
         );
         handoff.report(secs(2.0), HandoffReport::AgentAnswered);
-        assert_eq!(drain(&mut handoff), [HandoffAction::Bridge]);
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::Signal(Command::Bridge)]
+        );
         assert!(handoff.is_bridged());
         assert_eq!(handoff.via(), Some(Via::Bridge));
         handoff.report(secs(30.0), HandoffReport::AgentHungUp);
         assert_eq!(
             drain(&mut handoff),
-            [HandoffAction::HangUp { by_agent: true }]
+            [HandoffAction::Leave { by_agent: true }]
         );
     }
 
@@ -291,7 +306,7 @@ mod tests {
         handoff.report(secs(3.0), HandoffReport::ReferCompleted(486));
         assert!(matches!(
             drain(&mut handoff)[..],
-            [HandoffAction::CallAgent { .. }]
+            [HandoffAction::Signal(Command::CallAgent { .. })]
         ));
     }
 
@@ -313,7 +328,7 @@ mod tests {
         handoff.handle_timeout(secs(16.5));
         assert!(matches!(
             drain(&mut handoff)[..],
-            [HandoffAction::CallAgent { .. }]
+            [HandoffAction::Signal(Command::CallAgent { .. })]
         ));
         handoff.report(secs(17.0), HandoffReport::AgentFailed(486));
         assert_eq!(handoff.next_timeout(), Some(secs(32.0)));
@@ -326,7 +341,10 @@ mod tests {
         handoff.report(secs(1.5), HandoffReport::AgentFailed(408));
         drain(&mut handoff);
         handoff.report(secs(2.0), HandoffReport::AgentAnswered);
-        assert_eq!(drain(&mut handoff), [HandoffAction::HangUpAgent]);
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::Signal(Command::HangUpAgent)]
+        );
         assert!(!handoff.is_bridged());
     }
 

@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 
 pub use events::{json_event, CallEvent, CallSummary, EndedBy, EventKind, TransferOutcome, Via};
 pub use front::{AngerSetup, FrontEnd, KeywordSetup, Model, ScoreJob, MAX_PENDING};
-pub use handoff::{HandoffReport, HandoffSettings};
+pub use handoff::{Command, HandoffReport, HandoffSettings};
 pub use prompts::{PromptFrame, FRAME};
 pub use sink::{Collect, EventSink, JsonLines, Sinks};
 
@@ -94,22 +94,6 @@ pub enum CoreInput {
     Handoff(HandoffReport),
     /// Signalling ended the call (BYE, CANCEL, session expiry, …).
     Ended(EndedBy),
-}
-
-/// What signalling or media must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Refer {
-        uri: String,
-    },
-    CallAgent {
-        uri: String,
-    },
-    /// Relay audio between the caller and the agent who answered.
-    Bridge,
-    HangUpAgent,
-    /// End the caller's leg (BYE).
-    HangUp,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -392,30 +376,24 @@ impl CallCore {
 
     fn run_handoff(&mut self, at: Duration) {
         while let Some(action) = self.handoff.poll_action() {
-            let command = match action {
-                HandoffAction::Refer { uri } => Command::Refer { uri },
-                HandoffAction::CallAgent { uri } => Command::CallAgent { uri },
-                HandoffAction::Bridge => {
-                    self.prompts.stop();
-                    Command::Bridge
+            match action {
+                HandoffAction::Signal(command) => {
+                    if command == Command::Bridge {
+                        self.prompts.stop();
+                    }
+                    self.outputs.push_back(CoreOutput::Command(command));
                 }
-                HandoffAction::HangUpAgent => Command::HangUpAgent,
                 HandoffAction::Sorry { prompt, retry_s } => {
                     self.prompts.stop();
                     self.prompts.queue(at, prompt.clone(), Asker::Handoff);
                     self.emit(at, EventKind::Queued { prompt, retry_s });
-                    continue;
                 }
-                HandoffAction::HangUp { by_agent } => {
-                    self.hang_up(if by_agent {
-                        EndedBy::Agent
-                    } else {
-                        EndedBy::Gateway
-                    });
-                    continue;
-                }
-            };
-            self.outputs.push_back(CoreOutput::Command(command));
+                HandoffAction::Leave { by_agent } => self.hang_up(if by_agent {
+                    EndedBy::Agent
+                } else {
+                    EndedBy::Gateway
+                }),
+            }
         }
     }
 

@@ -23,7 +23,6 @@ pub use types::{
 
 use crate::menu::{normalize_phrase, Menu, MenuAction, MenuOption, Target, INVALID_OPTION_PROMPT};
 
-
 /// Deadlines are "more than N seconds": they fire this long after the limit.
 const TIME_RESOLUTION: Duration = Duration::from_millis(1);
 

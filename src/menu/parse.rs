@@ -2,29 +2,16 @@
 //! that problems can name where they are.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Menu, MenuAction, MenuOption, Node, Target};
-use crate::source::{line_of, toml_problem};
+use crate::source::{line_of, read_text};
 
 /// Why a menu file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum MenuError {
-    #[error("{path}: cannot read menu file: {source} (check the path)")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
+pub type MenuError = crate::source::FileError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,24 +43,14 @@ struct RawOption {
 
 /// Reads and parses a menu file.
 pub fn load_menu(path: &Path) -> Result<Menu, MenuError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MenuError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_text(path, "menu file", "check the path")?;
     parse_menu(&text, path)
 }
 
 /// Parses menu TOML; `path` only names the source in errors.
 pub fn parse_menu(text: &str, path: &Path) -> Result<Menu, MenuError> {
-    let invalid = |line: usize, message: String| MenuError::Invalid {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
-    let raw: RawMenu = toml::from_str(text).map_err(|error| {
-        let (line, message) = toml_problem(text, &error);
-        invalid(line, message)
-    })?;
+    let invalid = |line: usize, message: String| MenuError::invalid(path, line, message);
+    let raw: RawMenu = toml::from_str(text).map_err(|error| MenuError::toml(path, text, &error))?;
     let entry_line = line_of(text, raw.entry.span().start);
     let mut nodes = Vec::with_capacity(raw.nodes.len());
     for (name, raw_node) in raw.nodes {

@@ -1,8 +1,8 @@
 //! What each prompt says: the node's `text`, or one made from its options, so
 //! that prompts can be recorded or rendered with text-to-speech.
 
-use super::{Menu, MenuAction, MenuOption, Target};
 use super::INVALID_OPTION_PROMPT;
+use super::{Menu, MenuAction, MenuOption, Target};
 
 /// Every prompt the menu plays, with what it should say, in menu order.
 pub fn prompt_texts(menu: &Menu) -> Vec<(String, String)> {

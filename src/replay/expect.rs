@@ -2,26 +2,14 @@
 //! or a recording) and `expected.toml` with its outcome; `replay --check`
 //! compares.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::callcore::{CallSummary, TransferOutcome};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ExpectError {
-    #[error("{path}: cannot read expected outcome: {source} (each fixture directory needs an expected.toml)")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
+/// Why an expected.toml could not be read.
+pub type ExpectError = crate::source::FileError;
 
 /// What a fixture call must do.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -47,18 +35,12 @@ pub struct Expected {
 }
 
 pub fn load_expected(path: &Path) -> Result<Expected, ExpectError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ExpectError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|error| {
-        let (line, message) = crate::source::toml_problem(&text, &error);
-        ExpectError::Invalid {
-            path: path.to_path_buf(),
-            line,
-            message,
-        }
-    })
+    let text = crate::source::read_text(
+        path,
+        "expected outcome",
+        "each fixture directory needs an expected.toml",
+    )?;
+    toml::from_str(&text).map_err(|error| ExpectError::toml(path, &text, &error))
 }
 
 /// The differences between the expected and the actual outcome; empty when it matches.

@@ -3,7 +3,7 @@
 //! `{"t":9,"hangup":true}`, and optionally a first
 //! `{"t":0,"start":{"caller":"+15550100","dialed":"100","recent_calls":2}}`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -12,20 +12,8 @@ use crate::callcore::CallerId;
 use crate::dtmf::dtmf_key;
 use crate::engine::Input;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ScriptError {
-    #[error("{path}: cannot read script: {source} (check the path)")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
+/// Why a script could not be read.
+pub type ScriptError = crate::source::FileError;
 
 /// A parsed script: who calls, and what happens when.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,10 +49,7 @@ struct RawStart {
 const MAX_CALL_S: f64 = 86_400.0;
 
 pub fn load_script(path: &Path) -> Result<Script, ScriptError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::source::read_text(path, "script", "check the path")?;
     parse_script(&text, path)
 }
 
@@ -78,11 +63,7 @@ pub fn parse_script(text: &str, path: &Path) -> Result<Script, ScriptError> {
         if line.trim().is_empty() {
             continue;
         }
-        let invalid = |message: String| ScriptError::Invalid {
-            path: path.to_path_buf(),
-            line: index + 1,
-            message,
-        };
+        let invalid = |message: String| ScriptError::invalid(path, index + 1, message);
         let raw: RawEvent = serde_json::from_str(line).map_err(|error| {
             invalid(format!(
                 "not a script event: {error}; expected e.g. {{\"t\":1.5,\"dtmf\":\"1\"}}"

@@ -12,7 +12,7 @@ use voicegate::audio::{ChannelPick, Recording};
 
 use super::harness::{call_wav, sipp_binary, Gateway, Running};
 use super::{sipp_test, EXIT_LIMIT};
-use crate::{json_lines, repo_path, voicegate_in};
+use crate::{json_lines, json_output, repo_path, voicegate_in};
 
 const ANGRY: &str = "fixtures/calls/angry_mid_call/call.flac";
 /// Where anger starts in that recording (fixtures/calls/angry_mid_call/README).
@@ -93,24 +93,18 @@ fn replay_as_heard(dir: &Path, dtmf: &str) -> Vec<Value> {
         }
     }
     writer.finalize().unwrap();
-    let output = voicegate_in(dir)
-        .arg("replay")
-        .arg("--json")
-        .arg("--config")
-        .arg(dir.join("gateway.toml"))
-        .arg("--menu")
-        .arg(repo_path("sip-config/menus/main.toml"))
-        .arg("--dtmf")
-        .arg(dtmf)
-        .arg(&wav)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    json_lines(&output.stdout)
+    json_output(
+        voicegate_in(dir)
+            .arg("replay")
+            .arg("--json")
+            .arg("--config")
+            .arg(dir.join("gateway.toml"))
+            .arg("--menu")
+            .arg(repo_path("sip-config/menus/main.toml"))
+            .arg("--dtmf")
+            .arg(dtmf)
+            .arg(&wav),
+    )
 }
 
 /// DESIGN: same audio and keys ⇒ same decisions. Menu nodes, keywords and
