@@ -110,6 +110,8 @@ impl LiveCall {
         to_signalling: UnboundedSender<ToSignalling>,
         inbox: UnboundedReceiver<ToCall>,
     ) -> LiveCall {
+        // Call time 0 is the answer: taken before building the call's parts.
+        let start = Instant::now();
         let core_setup = CoreSetup {
             engine: shared.engine.clone(),
             menu: shared.menu.clone(),
@@ -137,7 +139,7 @@ impl LiveCall {
             shared,
             to_signalling,
             inbox,
-            start: Instant::now(),
+            start,
             core,
             agent: AgentLeg::None,
             dtmf: DtmfDetector::default(),

@@ -1,0 +1,367 @@
+//! The signalling side of voicegate as one sans-IO state machine: datagrams
+//! and commands in, datagrams and call events out, time passed in by the
+//! driver (like the call engine). It answers calls as a UAS (RFC 3261
+//! sections 8.2, 12, 13.3, 15, 17.2), transfers them with REFER (RFC 3515)
+//! and follows the NOTIFY sipfrag, or calls an agent as a UAC (sections 8.1,
+//! 13.2, 17.1) for a bridged transfer. UDP retransmission, CANCEL, re-INVITE
+//! (hold), INFO DTMF and session timers (RFC 4028) are handled here.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::dialog::{new_branch, random_token, Dialog, Outgoing, Peer, ALLOW};
+use super::headers;
+use super::message::{parse_message, MessageError, SipMessage, StartLine};
+use super::response::{response, ResponseParts};
+use super::sdp::{self, Negotiated};
+use super::timers::{Retransmit, GIVE_UP};
+use register::Registering;
+pub use register::Registration;
+use validation::{complete_request, refusal};
+
+/// Option tags voicegate supports (RFC 3261 section 8.2.2.3).
+const SUPPORTED: &str = "timer";
+/// Shortest session interval voicegate accepts (RFC 4028 section 4).
+const MIN_SESSION_EXPIRES: u64 = 90;
+
+/// Bytes for the driver to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transmit {
+    pub peer: Peer,
+    pub bytes: Vec<u8>,
+}
+
+/// What happened to a call, for its driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SipEvent {
+    /// A new call offers this media; answer with [`UserAgent::accept`] or
+    /// [`UserAgent::reject`].
+    Incoming {
+        call: String,
+        caller: String,
+        dialed: String,
+        offer: Negotiated,
+    },
+    /// The 200 OK went out: media and the call engine start now.
+    Answered {
+        call: String,
+    },
+    /// A re-INVITE changed the media (hold, resume, a new address).
+    MediaChanged {
+        call: String,
+        media: Negotiated,
+    },
+    /// A key from SIP INFO.
+    Dtmf {
+        call: String,
+        digit: char,
+    },
+    Refer {
+        call: String,
+        progress: ReferProgress,
+    },
+    Agent {
+        call: String,
+        state: AgentState,
+    },
+    /// The caller's leg is over; sent once per call.
+    Ended {
+        call: String,
+        how: EndReason,
+    },
+    /// An INVITE refused before it became a call (no usable offer).
+    Refused {
+        call: String,
+        caller: String,
+        dialed: String,
+        code: u16,
+    },
+    /// A registration succeeded (`registered`) or failed, and why.
+    Registration {
+        registered: bool,
+        detail: String,
+    },
+}
+
+/// How a REFER went (RFC 3515 section 2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferProgress {
+    /// 2xx to the REFER: the caller's phone is calling the target.
+    Accepted,
+    /// The REFER itself was refused (or timed out: 408).
+    Refused(u16),
+    /// The final status of the phone's call to the target, from the NOTIFY sipfrag.
+    Completed(u16),
+}
+
+/// The agent leg of a bridged transfer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentState {
+    Answered(Negotiated),
+    Failed(u16),
+    HungUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller sent BYE.
+    Caller,
+    /// voicegate hung up (its engine, a finished transfer, a shutdown).
+    Gateway,
+    /// CANCEL before the answer.
+    Cancelled,
+    /// Refused with this status before answering.
+    Rejected(u16),
+    /// The caller never acknowledged the 200 OK.
+    NoAck,
+    /// The session timer ran out without a refresh.
+    SessionExpired,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Caller => "caller",
+            EndReason::Gateway => "gateway",
+            EndReason::Cancelled => "cancelled",
+            EndReason::Rejected(_) => "rejected",
+            EndReason::NoAck | EndReason::SessionExpired => "timeout",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LegState {
+    Offered,
+    Ringing,
+    Answered,
+    Ended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientKind {
+    Refer,
+    Bye,
+    AgentInvite,
+    AgentBye,
+    Register,
+}
+
+/// A request we sent and wait on.
+#[derive(Debug)]
+struct ClientTx {
+    call: String,
+    kind: ClientKind,
+    branch: String,
+    peer: Peer,
+    retransmit: Retransmit,
+}
+
+#[derive(Debug)]
+struct AgentLeg {
+    dialog: Dialog,
+    invite: Outgoing,
+    up: bool,
+    /// The ACK for its 2xx, sent again if the 2xx is.
+    ack: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct InboundCall {
+    invite: SipMessage,
+    invite_branch: String,
+    peer: Peer,
+    state: LegState,
+    dialog: Dialog,
+    local_tag: String,
+    offer: Negotiated,
+    local_media: Option<SocketAddr>,
+    sdp_session: u64,
+    sdp_version: u64,
+    answer_at: Option<Duration>,
+    /// Our 2xx to an INVITE, resent until the ACK.
+    unacked: Option<Retransmit>,
+    session_expires: Option<(Duration, Duration)>,
+    agent: Option<AgentLeg>,
+    remove_at: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Answered {
+    bytes: Vec<u8>,
+    until: Duration,
+}
+
+/// The user agent for every call on one SIP address.
+#[derive(Debug)]
+pub struct UserAgent {
+    local: SocketAddr,
+    contact: String,
+    ring: Duration,
+    calls: HashMap<String, InboundCall>,
+    /// Agent-leg Call-ID → the caller's Call-ID.
+    agent_calls: HashMap<String, String>,
+    clients: Vec<ClientTx>,
+    /// Last response per (branch, method): answers retransmitted requests.
+    answered: HashMap<(String, String), Answered>,
+    /// Non-2xx finals to INVITE, resent until the ACK (same branch).
+    awaiting_ack: HashMap<String, (Retransmit, Peer)>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<SipEvent>,
+    registration: Option<Registering>,
+}
+
+impl UserAgent {
+    /// `local` is the address in our Via and Contact; calls ring for `ring`
+    /// before the 200 OK.
+    pub fn new(local: SocketAddr, user: &str, ring: Duration) -> UserAgent {
+        UserAgent {
+            local,
+            contact: format!("sip:{user}@{local}"),
+            ring,
+            calls: HashMap::new(),
+            agent_calls: HashMap::new(),
+            clients: Vec::new(),
+            answered: HashMap::new(),
+            awaiting_ack: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            registration: None,
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<SipEvent> {
+        self.events.pop_front()
+    }
+
+    /// Calls not yet forgotten (ended calls linger 32 s for retransmissions).
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// One datagram (or one framed TCP message) from `peer`.
+    pub fn handle_datagram(&mut self, now: Duration, peer: Peer, bytes: &[u8]) {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return; // keep-alive (RFC 5626 section 4.4.1)
+        }
+        match parse_message(bytes).and_then(complete_request) {
+            Ok(message) => match &message.start {
+                StartLine::Request { method, .. } => {
+                    let method = method.clone();
+                    self.on_request(now, peer, &method, message)
+                }
+                StartLine::Response { code, .. } => {
+                    let code = *code;
+                    self.on_response(now, code, &message)
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%peer.addr, %error, "refused a SIP message");
+                if let Some(bytes) = refusal(bytes, &error) {
+                    self.send(peer, bytes);
+                }
+            }
+        }
+    }
+
+    /// When [`UserAgent::handle_timeout`] must run next.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        let calls = self.calls.values().flat_map(|leg| {
+            [
+                leg.answer_at,
+                leg.unacked.as_ref().map(Retransmit::deadline),
+                leg.session_expires.map(|(_, at)| at),
+                leg.remove_at,
+            ]
+        });
+        let clients = self.clients.iter().map(|c| Some(c.retransmit.deadline()));
+        let acks = self.awaiting_ack.values().map(|(r, _)| Some(r.deadline()));
+        let cache = self.answered.values().map(|a| Some(a.until));
+        calls
+            .chain(clients)
+            .chain(acks)
+            .chain(cache)
+            .flatten()
+            .min()
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.answered.retain(|_, answered| answered.until > now);
+        let mut resend = Vec::new();
+        self.awaiting_ack.retain(|_, (retransmit, peer)| {
+            if let Some(bytes) = retransmit.due(now) {
+                resend.push(Transmit {
+                    peer: *peer,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            !retransmit.expired(now)
+        });
+        self.transmits.extend(resend);
+        let ids: Vec<String> = self.calls.keys().cloned().collect();
+        for call in ids {
+            self.call_timers(now, &call);
+        }
+        self.client_timers(now);
+        if self
+            .registration
+            .as_ref()
+            .and_then(|r| r.next_at)
+            .is_some_and(|at| at <= now)
+        {
+            self.send_register(now);
+        }
+    }
+
+    /// Sends a response and remembers it for retransmitted requests.
+    #[allow(clippy::too_many_arguments)]
+    fn respond(
+        &mut self,
+        now: Duration,
+        request: &SipMessage,
+        peer: Peer,
+        code: u16,
+        reason: &str,
+        to_tag: Option<&str>,
+        headers: Vec<(&'static str, String)>,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let parts = ResponseParts {
+            to_tag,
+            headers: headers.iter().map(|(n, v)| (*n, v.clone())).collect(),
+            body,
+        };
+        let bytes = response(request, code, reason, &parts);
+        if let (Some(branch), StartLine::Request { method, .. }) =
+            (headers::top_branch(request), &request.start)
+        {
+            self.answered.insert(
+                (branch.to_string(), method.clone()),
+                Answered {
+                    bytes: bytes.clone(),
+                    until: now + GIVE_UP,
+                },
+            );
+        }
+        self.send(peer, bytes.clone());
+        bytes
+    }
+
+    fn send(&mut self, peer: Peer, bytes: Vec<u8>) {
+        self.transmits.push_back(Transmit { peer, bytes });
+    }
+}
+
+mod agent;
+mod register;
+#[cfg(test)]
+mod tests;
+mod transactions;
+mod uas;
+mod validation;
