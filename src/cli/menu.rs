@@ -11,7 +11,7 @@ use crate::callcore::{CallEvent, CallerId, CoreInput, EventKind};
 use crate::config::GatewayConfig;
 use crate::dtmf::dtmf_key;
 use crate::engine::{Action, Input, MenuStep};
-use crate::menu::{self, CheckOptions, Menu, Problem, ProblemKind};
+use crate::menu::{self, CheckOptions, Menu, PhraseConflict, Problem, ProblemKind};
 use crate::replay::{self, VirtualCall};
 
 #[derive(Debug, Subcommand)]
@@ -216,7 +216,7 @@ fn flatten(file: &Path, output: Option<&Path>, max_hops: u32) -> Result<(), Fail
         report.back_links_dropped,
         report.shortcuts,
         report.nodes_after
-    );
+    ) + &phrase_conflict_lines(&report.phrase_conflicts);
     match output {
         Some(path) => {
             std::fs::write(path, toml).map_err(|error| {
@@ -230,6 +230,21 @@ fn flatten(file: &Path, output: Option<&Path>, max_hops: u32) -> Result<(), Fail
         }
     }
     Ok(())
+}
+
+/// The report's lines for shared phrases resolved (none when there were none).
+fn phrase_conflict_lines(conflicts: &[PhraseConflict]) -> String {
+    if conflicts.is_empty() {
+        return String::new();
+    }
+    let mut lines = format!(
+        "\n  shared phrases:     {} resolved (a phrase said for two options of one node)",
+        conflicts.len()
+    );
+    for conflict in conflicts {
+        lines.push_str(&format!("\n    {}", conflict.describe()));
+    }
+    lines
 }
 
 fn simulate(file: &Path, inputs: &[String], config: Option<&Path>) -> Result<(), Failure> {

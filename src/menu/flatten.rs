@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::check::{check, CheckOptions, Problem, ProblemKind};
+use super::conflicts::{resolve_phrase_conflicts, PhraseConflict};
 use super::prompts::prompt_text;
 use super::{normalize_phrase, Menu, MenuAction, MenuOption, Node, Target, KEYS_PER_NODE};
 
@@ -24,6 +25,8 @@ pub struct FlattenReport {
     pub back_links_dropped: usize,
     /// Spoken shortcuts added to the entry node.
     pub shortcuts: usize,
+    /// Phrases two options of a node shared, and how each was resolved.
+    pub phrase_conflicts: Vec<PhraseConflict>,
 }
 
 /// An action of the input tree with the original nodes above it.
@@ -44,10 +47,13 @@ struct Part {
     say: Vec<String>,
 }
 
-/// Flattens `menu` to `max_hops`. Fails with the input's problems if it is
-/// broken in ways other than depth and back-links, or with a capacity problem
+/// Flattens `legacy` to `max_hops`, first giving options of a node that
+/// share a phrase distinct phrases. Fails with the input's problems if it is
+/// broken in ways other than depth, back-links and shared phrases, or with a capacity problem
 /// if the actions cannot fit in `max_hops` levels of nine keys.
-pub fn flatten(menu: &Menu, max_hops: u32) -> Result<(Menu, FlattenReport), Vec<Problem>> {
+pub fn flatten(legacy: &Menu, max_hops: u32) -> Result<(Menu, FlattenReport), Vec<Problem>> {
+    let (resolved, phrase_conflicts) = resolve_phrase_conflicts(legacy);
+    let menu = &resolved;
     let structural = structural_problems(menu);
     if !structural.is_empty() {
         return Err(structural);
@@ -91,6 +97,7 @@ pub fn flatten(menu: &Menu, max_hops: u32) -> Result<(Menu, FlattenReport), Vec<
         key_presses_after: deepest_action(&flat, true),
         back_links_dropped: walk.back_links,
         shortcuts,
+        phrase_conflicts,
     };
     Ok((flat, report))
 }

@@ -5,6 +5,7 @@
 //! reachable within `max_hops` choices from the entry node.
 
 mod check;
+mod conflicts;
 mod flatten;
 mod outline;
 mod parse;
@@ -14,6 +15,7 @@ mod write;
 use std::fmt;
 
 pub use check::{check, CheckOptions, Problem, ProblemKind};
+pub use conflicts::{resolve_phrase_conflicts, PhraseConflict};
 pub use flatten::{deepest_action, flatten, FlattenReport};
 pub use outline::outline;
 pub use parse::{load_menu, parse_menu, MenuError};

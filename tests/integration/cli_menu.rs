@@ -237,6 +237,54 @@ fn flatten_turns_the_legacy_menu_into_one_that_passes_check() {
 }
 
 #[test]
+fn flatten_resolves_a_phrase_two_options_share_and_says_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("flat.toml");
+    let legacy = "fixtures/menus/ambiguous_legacy.toml";
+    voicegate_in(&repo_path("."))
+        .args(["menu", "check", legacy])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "duplicate phrase: phrase \"mortgage\" is used twice in node \"loans\"",
+        ));
+    voicegate_in(&repo_path("."))
+        .args(["menu", "flatten", legacy, "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(contains("shared phrases:     2 resolved"))
+        .stdout(contains("node \"loans\": \"mortgage\" kept on key 1 (goto mortgage_rates); key 2 (goto mortgage_application) now says \"mortgage application\""))
+        .stdout(contains("actions:            9 (all kept"));
+    voicegate_in(dir.path())
+        .args(["menu", "check"])
+        .arg(&out)
+        .assert()
+        .success();
+    let flat = std::fs::read_to_string(&out).unwrap();
+    for action in [
+        "flow:variable_rates",
+        "flow:fixed_30_rates",
+        "flow:fixed_15_rates",
+        "transfer:mortgage_advisers",
+        "flow:application_status",
+        "flow:car_loan_rates",
+        "transfer:agents",
+        "flow:checking_balance",
+        "flow:savings_balance",
+    ] {
+        assert!(
+            flat.contains(&format!("action = \"{action}\"")),
+            "{action} kept:\n{flat}"
+        );
+    }
+    assert!(
+        flat.contains("say = [\"savings balance\", \"savings\"]"),
+        "{flat}"
+    );
+}
+
+#[test]
 fn flatten_refuses_a_broken_tree() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
