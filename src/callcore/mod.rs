@@ -72,7 +72,7 @@ pub struct CoreSetup {
     pub queues: Arc<HashMap<String, String>>,
     pub handoff: HandoffSettings,
     /// A line without a packet from the caller this long is dead; `None`
-    /// where there is no line (replay).
+    /// where there is no line (replay: transfers are decided, not carried out).
     pub inactivity: Option<Duration>,
 }
 
@@ -266,7 +266,8 @@ impl CallCore {
         summary.duration = now;
         summary.ended_by = self.ended_by;
         if let Some(outcome) = summary.transfer.as_mut() {
-            outcome.via = self.handoff.via();
+            // Replay has no line: the transfer was decided, not carried out.
+            outcome.via = self.inactivity.and(self.handoff.via());
         }
         self.emit(now, EventKind::Ended(Box::new(summary)));
     }
