@@ -302,7 +302,10 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
 
     async fn wait(&mut self, sip_buf: &mut [u8]) -> Wake {
         let mut rtp_buf = [0u8; 2048];
-        let timer = self.call.next_timeout().map(|at| self.start + at);
+        let timer = self
+            .call
+            .next_timeout()
+            .and_then(|at| self.start.checked_add(at));
         let next_frame = self
             .answered_at
             .map(|at| at + PACKET_TIME * u32::try_from(self.frames).unwrap_or(u32::MAX));

@@ -184,7 +184,11 @@ impl LiveCall {
         let mut caller_buf = [0u8; 2048];
         let mut agent_buf = [0u8; 2048];
         let next_frame = self.start + self.frame_time(self.frames);
-        let timeout = self.core.next_timeout().map(|at| self.start + at);
+        // A deadline past what the clock can hold is never.
+        let timeout = self
+            .core
+            .next_timeout()
+            .and_then(|at| self.start.checked_add(at));
         let agent = match &self.agent {
             AgentLeg::Bridged(agent) => Some(&agent.socket),
             _ => None,

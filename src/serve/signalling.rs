@@ -131,7 +131,11 @@ impl Signalling {
     }
 
     async fn wait(&mut self, buf: &mut [u8]) -> Wake {
-        let timer = self.ua.next_timeout().map(|at| self.start + at);
+        // A deadline past what the clock can hold is never.
+        let timer = self
+            .ua
+            .next_timeout()
+            .and_then(|at| self.start.checked_add(at));
         tokio::select! {
             received = self.udp.recv_from(buf) => match received {
                 Ok((n, from)) => Wake::Udp(buf[..n].to_vec(), from),

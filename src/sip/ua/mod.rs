@@ -24,6 +24,8 @@ use validation::{complete_request, refusal};
 const SUPPORTED: &str = "timer";
 /// Shortest session interval voicegate accepts (RFC 4028 section 4).
 const MIN_SESSION_EXPIRES: u64 = 90;
+/// The longest session interval voicegate accepts; a longer one is lowered.
+const MAX_SESSION_EXPIRES: u64 = 86_400;
 
 /// Bytes for the driver to send.
 #[derive(Debug, Clone, PartialEq)]

@@ -363,7 +363,89 @@ mod properties {
         events(&mut ua);
     }
 
+    /// An INVITE for a new call with `header: value` added and `sdp_extra`
+    /// lines in its offer, answered and run for a day of timers: no timer
+    /// past a day, no panic, every message sent parses.
+    fn survives_invite(header: &str, value: &str, m_line: &str, sdp_extra: &str) {
+        let mut ua = agent();
+        let offer = invite("z9hG4bKx", m_line)
+            .replace("Call-ID: call-1", "Call-ID: call-x")
+            .replace("Contact:", &format!("{header}: {value}\r\nContact:"));
+        let offer = offer.replacen("a=rtpmap:101", &format!("{sdp_extra}a=rtpmap:101"), 1);
+        let (head, body) = offer.split_once("\r\n\r\n").unwrap();
+        let head = head
+            .split("\r\n")
+            .filter(|l| !l.starts_with("Content-Length"))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        let bytes = format!("{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        ua.handle_datagram(ms(0), peer(), bytes.as_bytes());
+        if events(&mut ua)
+            .iter()
+            .any(|event| matches!(event, SipEvent::Incoming { .. }))
+        {
+            ua.accept(ms(10), "call-x", "127.0.0.1:20000".parse().unwrap());
+            let ok = sent(&mut ua)
+                .into_iter()
+                .find(|m| status(m) == "SIP/2.0 200 OK");
+            if let Some(ok) = ok {
+                let ack = in_dialog("ACK", "z9hG4bKy", 1, &to_tag(&ok), "", "")
+                    .replace("Call-ID: call-1", "Call-ID: call-x");
+                ua.handle_datagram(ms(20), peer(), ack.as_bytes());
+            }
+        }
+        for minute in 1..=(24 * 60 + 1) {
+            let now = Duration::from_secs(minute * 60);
+            ua.handle_timeout(now);
+            // A driver adds the next timer to its clock: it must stay near.
+            let due = ua.next_timeout();
+            let latest = now + Duration::from_secs(86_400);
+            assert!(due.map_or(true, |due| due <= latest), "a timer at {due:?}");
+            for message in std::iter::from_fn(|| ua.poll_transmit()) {
+                parse_message(&message.bytes).expect("everything voicegate sends parses");
+            }
+        }
+        events(&mut ua);
+    }
+
+    /// Numbers a peer may send, at and past every width the code could use.
+    fn extreme_number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("0".to_string()),
+            Just("-1".to_string()),
+            Just("4294967295".to_string()),
+            Just("4294967296".to_string()),
+            Just("18446744073709551615".to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("1e308".to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn extreme_header_values_never_break_the_user_agent(
+            header in prop::sample::select(vec!["Session-Expires", "Min-SE", "Expires", "Max-Forwards", "RSeq", "Retry-After", "Max-Breadth"]),
+            value in extreme_number(),
+            refresher in prop::sample::select(vec!["", ";refresher=uac", ";refresher=uas"]),
+        ) {
+            survives_invite(header, &format!("{value}{refresher}"), "m=audio 6000 RTP/AVP 0 101", "");
+        }
+
+        #[test]
+        fn extreme_sdp_values_never_break_the_user_agent(
+            port in extreme_number(),
+            payload_type in extreme_number(),
+            ptime in extreme_number(),
+        ) {
+            survives_invite(
+                "Supported",
+                "timer",
+                &format!("m=audio {port} RTP/AVP {payload_type} 0 101"),
+                &format!("a=ptime:{ptime}\r\na=maxptime:{ptime}\r\na=rtpmap:{payload_type} PCMU/8000\r\n"),
+            );
+        }
+
         #[test]
         fn random_datagrams_never_break_the_user_agent(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
             survives(&bytes);

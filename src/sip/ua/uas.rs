@@ -170,7 +170,10 @@ impl UserAgent {
         else {
             return Vec::new();
         };
-        let seconds = seconds.max(MIN_SESSION_EXPIRES);
+        // RFC 4028 section 9: the UAS may lower the interval (never below
+        // Min-SE); a day is plenty, and a peer's huge value must not overflow
+        // the clock.
+        let seconds = seconds.clamp(MIN_SESSION_EXPIRES, MAX_SESSION_EXPIRES);
         let interval = Duration::from_secs(seconds);
         if let Some(leg) = self.calls.get_mut(call) {
             leg.session_expires = Some((interval, now + interval));

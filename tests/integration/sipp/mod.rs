@@ -13,6 +13,7 @@
 
 mod baresip;
 mod harness;
+mod hostile;
 mod pcap;
 mod test_caller;
 
