@@ -172,6 +172,7 @@ impl LiveCall {
         tracing::info!(
             call = %self.id,
             jitter = ?self.jitter.stats(),
+            foreign_rtp = self.leg.foreign_packets(),
             voiced_s = self.core.voiced().as_secs_f64(),
             "call ended"
         );
@@ -305,10 +306,12 @@ impl LiveCall {
     }
 
     async fn on_caller_rtp(&mut self, packet: &[u8], from: SocketAddr) {
+        if !self.leg.accepts(from) {
+            return tracing::debug!(call = %self.id, %from, "RTP from another source; dropped");
+        }
         let Ok(rtp) = parse_rtp(packet) else {
             return tracing::debug!(call = %self.id, %from, "not an RTP packet; dropped");
         };
-        self.leg.heard_from(from);
         let now = self.now();
         self.core.handle_input(now, CoreInput::CallerPacket);
         if Some(rtp.payload_type) == self.leg.telephone_event {
@@ -331,10 +334,12 @@ impl LiveCall {
         let AgentLeg::Bridged(agent) = &mut self.agent else {
             return;
         };
+        if !agent.accepts(from) {
+            return;
+        }
         let Ok(rtp) = parse_rtp(packet) else {
             return;
         };
-        agent.heard_from(from);
         if rtp.payload_type == agent.payload_type {
             let samples = decode(agent.codec, rtp.payload);
             self.leg.send_frame(&samples).await;

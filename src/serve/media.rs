@@ -6,16 +6,13 @@ use std::net::SocketAddr;
 use tokio::net::UdpSocket;
 
 use crate::audio::g711::{alaw_decode, alaw_encode, mulaw_decode, mulaw_encode, to_f32, to_i16};
-use crate::rtp::RtpSender;
+use crate::rtp::{Latch, RtpSender};
 use crate::sip::{Codec, Negotiated};
 
 pub struct Leg {
     pub socket: UdpSocket,
-    /// Where packets go: the SDP address until the peer's first packet, then
-    /// wherever its packets come from (symmetric RTP, RFC 4961), which gets
-    /// through NATs that rewrite the SDP's view.
-    pub remote: SocketAddr,
-    latched: bool,
+    /// Whose packets count and where ours go (see [`Latch`]).
+    latch: Latch,
     pub codec: Codec,
     pub payload_type: u8,
     pub telephone_event: Option<u8>,
@@ -26,58 +23,43 @@ impl Leg {
     pub fn new(socket: UdpSocket, media: &Negotiated) -> Leg {
         Leg {
             socket,
-            remote: media.remote,
-            latched: false,
+            latch: Latch::new(media.remote),
             codec: media.codec,
             payload_type: media.payload_type,
             telephone_event: media.telephone_event,
-            // RFC 3550 section 5.1: random SSRC, sequence and timestamp.
-            sender: RtpSender::new(
-                fastrand::u32(..),
-                media.payload_type,
-                fastrand::u16(..),
-                fastrand::u32(..),
-            )
-            .expect("negotiated payload types are 7-bit"),
+            sender: random_sender(media.payload_type),
         }
     }
 
-    /// A re-INVITE's new media: the SDP address again until packets say otherwise.
+    /// A re-INVITE's new media: the stream latches again on its address.
     pub fn renegotiate(&mut self, media: &Negotiated) {
         if media.remote.ip().is_unspecified() {
             return; // RFC 2543 hold (c=0.0.0.0): keep the address for the resume
         }
-        if media.remote != self.remote || media.payload_type != self.payload_type {
-            self.remote = media.remote;
-            self.latched = false;
-        }
+        self.latch.renegotiate(media.remote);
         if media.payload_type != self.payload_type {
-            self.sender = RtpSender::new(
-                fastrand::u32(..),
-                media.payload_type,
-                fastrand::u16(..),
-                fastrand::u32(..),
-            )
-            .expect("negotiated payload types are 7-bit");
+            self.sender = random_sender(media.payload_type);
         }
         self.codec = media.codec;
         self.payload_type = media.payload_type;
         self.telephone_event = media.telephone_event;
     }
 
-    /// Notes where a packet came from.
-    pub fn heard_from(&mut self, source: SocketAddr) {
-        if !self.latched || source != self.remote {
-            self.remote = source;
-            self.latched = true;
-        }
+    /// Whether a packet from `source` is the peer's (anything else is dropped).
+    pub fn accepts(&mut self, source: SocketAddr) -> bool {
+        self.latch.accept(source)
+    }
+
+    /// Packets dropped for coming from another source.
+    pub fn foreign_packets(&self) -> u64 {
+        self.latch.dropped()
     }
 
     /// Sends one packet of an RFC 4733 key press in place of an audio frame.
     pub async fn send_event(&mut self, payload_type: u8, payload: &[u8], first: bool) {
         let packet = self.sender.event_packet(payload_type, payload, first);
-        if let Err(error) = self.socket.send_to(&packet, self.remote).await {
-            tracing::debug!(%error, remote = %self.remote, "RTP send failed");
+        if let Err(error) = self.socket.send_to(&packet, self.latch.remote()).await {
+            tracing::debug!(%error, remote = %self.latch.remote(), "RTP send failed");
         }
     }
 
@@ -92,10 +74,21 @@ impl Leg {
     pub async fn send_frame(&mut self, samples: &[f32]) {
         let payload = encode(self.codec, samples);
         let packet = self.sender.packet(&payload);
-        if let Err(error) = self.socket.send_to(&packet, self.remote).await {
-            tracing::debug!(%error, remote = %self.remote, "RTP send failed");
+        if let Err(error) = self.socket.send_to(&packet, self.latch.remote()).await {
+            tracing::debug!(%error, remote = %self.latch.remote(), "RTP send failed");
         }
     }
+}
+
+/// RFC 3550 section 5.1: random SSRC, sequence number and timestamp.
+fn random_sender(payload_type: u8) -> RtpSender {
+    RtpSender::new(
+        fastrand::u32(..),
+        payload_type,
+        fastrand::u16(..),
+        fastrand::u32(..),
+    )
+    .expect("negotiated payload types are 7-bit")
 }
 
 pub fn encode(codec: Codec, samples: &[f32]) -> Vec<u8> {

@@ -6,6 +6,8 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use super::harness::{options_request, sip_exchange, Gateway};
+use serde_json::Value;
+
 use super::sipp_test;
 
 /// An INVITE from `socket` for a new call with `extra` headers.
@@ -65,5 +67,139 @@ fn a_session_interval_past_any_clock_is_lowered_not_a_crash() {
         answer.is_some_and(|a| a.starts_with("SIP/2.0 200")),
         "serve still answers OPTIONS\n{}",
         gateway.report()
+    );
+}
+
+/// The tag voicegate put in the To of `response`.
+fn to_tag(response: &str) -> String {
+    let to = response
+        .lines()
+        .find(|line| line.to_ascii_lowercase().starts_with("to:"))
+        .expect("a To header");
+    to.split("tag=")
+        .nth(1)
+        .expect("a To tag")
+        .trim()
+        .to_string()
+}
+
+/// The RTP port in the SDP of `response`.
+fn sdp_port(response: &str) -> u16 {
+    let m = response
+        .lines()
+        .find(|line| line.starts_with("m=audio "))
+        .expect("an m=audio line");
+    m.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn in_dialog(
+    method: &str,
+    socket: &UdpSocket,
+    sip_port: u16,
+    call_id: &str,
+    tag: &str,
+    cseq: u32,
+) -> String {
+    let local = socket.local_addr().unwrap();
+    format!(
+        "{method} sip:ivr@127.0.0.1:{sip_port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{method}{cseq}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:+15550100123@127.0.0.1>;tag=h1\r\nTo: <sip:800@127.0.0.1>;tag={tag}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+fn rtp(
+    payload_type: u8,
+    ssrc: u32,
+    sequence: u16,
+    timestamp: u32,
+    marked: bool,
+    payload: &[u8],
+) -> Vec<u8> {
+    rtp_rs::RtpPacketBuilder::new()
+        .payload_type(payload_type)
+        .ssrc(ssrc)
+        .sequence(rtp_rs::Seq::from(sequence))
+        .timestamp(timestamp)
+        .marked(marked)
+        .payload(payload)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn rtp_from_another_source_neither_presses_keys_nor_takes_the_prompts() {
+    let (ports, dir) = sipp_test(23);
+    let gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sip.connect(("127.0.0.1", ports.sip)).unwrap();
+    let offer = invite(&sip, ports.sip, "injected", "").replace(
+        "m=audio 6000",
+        &format!("m=audio {}", media.local_addr().unwrap().port()),
+    );
+    sip.send(offer.as_bytes()).unwrap();
+    let answers = replies(&sip, Duration::from_secs(2));
+    let ok = answers
+        .iter()
+        .find(|r| r.starts_with("SIP/2.0 200 OK"))
+        .expect("200 OK");
+    let (tag, gateway_rtp) = (to_tag(ok), sdp_port(ok));
+    sip.send(in_dialog("ACK", &sip, ports.sip, "injected", &tag, 1).as_bytes())
+        .unwrap();
+    // The caller talks (silence, PCMU) for 6 s; from 1 s an injector on
+    // another port sends three key presses of "0" with its own SSRC.
+    let injector = UdpSocket::bind("127.0.0.1:0").unwrap();
+    injector.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let zero = voicegate::rtp::key_press_payloads('0', 5).unwrap();
+    for frame in 0u16..300 {
+        let silence = [0xffu8; 160];
+        let packet = rtp(
+            0,
+            0x1111,
+            frame,
+            u32::from(frame) * 160,
+            frame == 0,
+            &silence,
+        );
+        media.send_to(&packet, ("127.0.0.1", gateway_rtp)).unwrap();
+        if (50..50 + 3 * 20).contains(&frame) && (frame - 50) % 20 < zero.len() as u16 {
+            let press = u32::from((frame - 50) / 20);
+            let index = usize::from((frame - 50) % 20);
+            let packet = rtp(
+                101,
+                0x2222,
+                frame,
+                8000 + press * 3200,
+                index == 0,
+                &zero[index],
+            );
+            injector
+                .send_to(&packet, ("127.0.0.1", gateway_rtp))
+                .unwrap();
+        }
+        let due = start + Duration::from_millis(20 * u64::from(frame + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    let mut buffer = [0u8; 2048];
+    let mut prompt_packets_to_injector = 0;
+    while injector.recv_from(&mut buffer).is_ok() {
+        prompt_packets_to_injector += 1;
+    }
+    sip.send(in_dialog("BYE", &sip, ports.sip, "injected", &tag, 2).as_bytes())
+        .unwrap();
+    let call = gateway.wait_call(Duration::from_secs(10));
+    assert_eq!(
+        call["transfer"],
+        Value::Null,
+        "no transfer from injected keys: {call}\n{}",
+        gateway.report()
+    );
+    let heard: Vec<Value> = gateway.events_of(call["call_id"].as_str().unwrap());
+    assert!(!heard.iter().any(|e| e["event"] == "dtmf"), "{heard:?}");
+    assert_eq!(
+        prompt_packets_to_injector, 0,
+        "the prompts stay with the caller"
     );
 }
