@@ -181,6 +181,9 @@ pub struct SipSettings {
     pub ring_s: f64,
     /// Register with a trunk or registrar (optional).
     pub register: Option<RegisterSettings>,
+    /// What Server and User-Agent headers say; empty sends neither. No
+    /// version by default: it tells a scanner which bugs to try.
+    pub product: String,
 }
 
 /// `[sip.register]`: keep voicegate registered so the trunk sends it calls.
@@ -208,6 +211,7 @@ impl Default for SipSettings {
             user: "ivr".into(),
             ring_s: 0.0,
             register: None,
+            product: crate::sip::PRODUCT.to_string(),
         }
     }
 }
@@ -325,6 +329,17 @@ impl GatewayConfig {
                 "sip",
                 "ring_s",
                 "sip.ring_s must be between 0 and 60 seconds".into(),
+            ));
+        }
+        if !sip
+            .product
+            .chars()
+            .all(|c| c.is_ascii_graphic() || c == ' ')
+        {
+            return Err(invalid(
+                "sip",
+                "product",
+                "sip.product must be printable ASCII (a header value): e.g. \"voicegate\", or \"\" for none".into(),
             ));
         }
         if sip.listen.ip().is_unspecified() && sip.advertise.is_none() {

@@ -121,6 +121,8 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
             SocketAddr::new(config.sip.advertise.unwrap_or(listen.ip()), listen.port());
         let ring = Duration::from_secs_f64(config.sip.ring_s);
         let mut ua = UserAgent::new(advertised, &config.sip.user, ring);
+        let product = config.sip.product.trim();
+        ua.set_product((!product.is_empty()).then(|| product.to_string()));
         if let Some(register) = &config.sip.register {
             ua.register(Duration::ZERO, registration(config, register).await?);
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::dialog::{new_branch, random_token, Dialog, Outgoing, Peer};
 use super::headers;
 use super::message::{parse_message, SipMessage, StartLine};
-use super::response::{response, ResponseParts};
+use super::response::{response, ResponseParts, PRODUCT};
 use super::sdp::{self, Negotiated};
 use super::timers::Retransmit;
 
@@ -90,6 +90,7 @@ impl OutboundCall {
             local_cseq: 0,
             peer,
             contact: format!("sip:{user}@{local}"),
+            product: Some(format!("{PRODUCT}-call")),
         };
         let body = sdp::offer(local_media, fastrand::u64(1..u64::from(u32::MAX)));
         let extra = [
@@ -331,6 +332,7 @@ impl OutboundCall {
     ) {
         let mut parts = ResponseParts {
             body,
+            server: self.dialog.product.as_deref(),
             ..ResponseParts::default()
         };
         parts.headers = headers.to_vec();
@@ -392,6 +394,7 @@ mod tests {
             to_tag: Some("far"),
             headers: vec![("Contact", "<sip:800@127.0.0.1:5060>".into())],
             body: body.as_bytes(),
+            server: None,
         };
         response(request, code, "Reason", &parts)
     }

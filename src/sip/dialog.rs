@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 
 use super::headers;
 use super::message::SipMessage;
-use super::response::SERVER;
 
 /// Methods voicegate answers, for Allow headers.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, UPDATE";
@@ -57,6 +56,8 @@ pub struct Dialog {
     pub peer: Peer,
     /// Our Contact URI.
     pub contact: String,
+    /// The User-Agent header's value; `None` leaves the header out.
+    pub product: Option<String>,
 }
 
 impl Dialog {
@@ -81,6 +82,7 @@ impl Dialog {
             local_cseq: 0,
             peer,
             contact: contact.to_string(),
+            product: None,
         };
         dialog.peer.addr = dialog.next_hop().unwrap_or(peer.addr);
         dialog
@@ -152,11 +154,10 @@ impl Dialog {
         for (name, value) in extra {
             let _ = write!(head, "{name}: {value}\r\n");
         }
-        let _ = write!(
-            head,
-            "User-Agent: {SERVER}\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
+        if let Some(product) = &self.product {
+            let _ = write!(head, "User-Agent: {product}\r\n");
+        }
+        let _ = write!(head, "Content-Length: {}\r\n\r\n", body.len());
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(body);
         Outgoing {

@@ -17,5 +17,5 @@ pub use caller::{BadTarget, CallerEvent, OutboundCall};
 pub use dialog::{Peer, Transport};
 pub use headers::socket_addr as uri_socket_addr;
 pub use message::{parse_message, Header, MessageError, SipMessage, StartLine};
-pub use response::{response, ResponseParts, SERVER};
+pub use response::{response, ResponseParts, PRODUCT};
 pub use ua::{AgentState, EndReason, ReferProgress, Registration, SipEvent, Transmit, UserAgent};

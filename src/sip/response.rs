@@ -6,8 +6,10 @@ use std::fmt::Write;
 
 use super::message::SipMessage;
 
-/// The server name voicegate puts in responses.
-pub const SERVER: &str = concat!("voicegate/", env!("CARGO_PKG_VERSION"));
+/// The product name voicegate gives in Server and User-Agent by default:
+/// no version, which would tell a scanner which bugs to try
+/// (`sip.product` sets another, or none).
+pub const PRODUCT: &str = "voicegate";
 
 /// What goes into a response besides the copied headers.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +19,8 @@ pub struct ResponseParts<'a> {
     /// Further headers, e.g. Contact, Allow, Content-Type.
     pub headers: Vec<(&'a str, String)>,
     pub body: &'a [u8],
+    /// The Server header's value; `None` leaves the header out.
+    pub server: Option<&'a str>,
 }
 
 /// The bytes of a response to `request`.
@@ -37,11 +41,10 @@ pub fn response(request: &SipMessage, code: u16, reason: &str, parts: &ResponseP
     for (name, value) in &parts.headers {
         let _ = write!(head, "{name}: {value}\r\n");
     }
-    let _ = write!(
-        head,
-        "Server: {SERVER}\r\nContent-Length: {}\r\n\r\n",
-        parts.body.len()
-    );
+    if let Some(server) = parts.server {
+        let _ = write!(head, "Server: {server}\r\n");
+    }
+    let _ = write!(head, "Content-Length: {}\r\n\r\n", parts.body.len());
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(parts.body);
     bytes
@@ -72,9 +75,17 @@ mod tests {
             to_tag: Some("vg1"),
             headers: vec![("Contact", "<sip:ivr@127.0.0.1:5060>".to_string())],
             body: b"",
+            server: Some(PRODUCT),
         };
         let bytes = response(&request, 180, "Ringing", &parts);
         let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("Server: voicegate\r\n"), "no version: {text}");
+        let anonymous = ResponseParts {
+            server: None,
+            ..parts.clone()
+        };
+        let quiet = String::from_utf8(response(&request, 180, "Ringing", &anonymous)).unwrap();
+        assert!(!quiet.contains("Server:"), "{quiet}");
         let proxy = text.find("branch=z9hG4bKproxy").unwrap();
         let phone = text.find("branch=z9hG4bKphone").unwrap();
         assert!(proxy < phone, "Via order kept");
@@ -113,6 +124,7 @@ mod tests {
             to_tag: Some("vg1"),
             headers: vec![("Content-Type", "application/sdp".to_string())],
             body: b"v=0\r\n",
+            server: None,
         };
         let bytes = response(&request, 200, "OK", &parts);
         assert_eq!(parse_message(&bytes).unwrap().body, b"v=0\r\n");

@@ -107,3 +107,22 @@ fn a_reversed_rtp_port_range_is_refused_with_its_line() {
         "gateway.toml:{line}: rtp.ports [20999, 20000] is not a range"
     )));
 }
+
+#[test]
+fn a_product_name_that_could_break_a_header_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_listen(dir.path(), "127.0.0.1:0");
+    let text = edit(
+        &path,
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nproduct = \"gw\\r\\nX-Injected: 1\"",
+    );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("product ="))
+        .unwrap()
+        + 1;
+    serve_refuses(dir.path(), &path).stderr(contains(format!(
+        "gateway.toml:{line}: sip.product must be printable ASCII"
+    )));
+}

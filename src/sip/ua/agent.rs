@@ -33,6 +33,7 @@ impl UserAgent {
             local_cseq: 0,
             peer,
             contact: self.contact.clone(),
+            product: self.product.clone(),
         };
         let body = sdp::offer(local_media, fastrand::u64(1..u64::from(u32::MAX)));
         let extra = [

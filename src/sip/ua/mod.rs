@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::dialog::{new_branch, random_token, Dialog, Outgoing, Peer, ALLOW};
 use super::headers;
 use super::message::{parse_message, MessageError, SipMessage, StartLine};
-use super::response::{response, ResponseParts};
+use super::response::{response, ResponseParts, PRODUCT};
 use super::sdp::{self, Negotiated};
 use super::timers::{Retransmit, GIVE_UP};
 use register::Registering;
@@ -212,6 +212,8 @@ pub struct UserAgent {
     transmits: VecDeque<Transmit>,
     events: VecDeque<SipEvent>,
     registration: Option<Registering>,
+    /// Server and User-Agent header value; `None` sends neither.
+    product: Option<String>,
 }
 
 impl UserAgent {
@@ -230,7 +232,13 @@ impl UserAgent {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             registration: None,
+            product: Some(PRODUCT.to_string()),
         }
+    }
+
+    /// What Server and User-Agent say (`None`: no such header).
+    pub fn set_product(&mut self, product: Option<String>) {
+        self.product = product;
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -338,6 +346,7 @@ impl UserAgent {
             to_tag,
             headers: headers.iter().map(|(n, v)| (*n, v.clone())).collect(),
             body,
+            server: self.product.as_deref(),
         };
         let bytes = response(request, code, reason, &parts);
         if let (Some(branch), StartLine::Request { method, .. }) =

@@ -59,6 +59,7 @@ impl UserAgent {
                 transport: Transport::Udp,
             },
             contact: format!("sip:{}@{}", settings.user, self.local),
+            product: self.product.clone(),
         };
         self.registration = Some(Registering {
             settings,

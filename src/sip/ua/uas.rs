@@ -324,7 +324,8 @@ impl UserAgent {
             }
         };
         let local_tag = random_token();
-        let dialog = Dialog::for_uas(&invite, &local_tag, peer, &self.contact);
+        let mut dialog = Dialog::for_uas(&invite, &local_tag, peer, &self.contact);
+        dialog.product = self.product.clone();
         self.calls.insert(
             call.clone(),
             InboundCall {
