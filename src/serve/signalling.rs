@@ -26,7 +26,6 @@ pub const MAX_MESSAGE: usize = 65_535;
 struct Offered {
     caller: String,
     dialed: String,
-    offer: Negotiated,
     socket: UdpSocket,
 }
 
@@ -187,7 +186,7 @@ impl Signalling {
                     dialed,
                     offer,
                 } => self.on_incoming(call, caller, dialed, offer).await,
-                SipEvent::Answered { call } => self.on_answered(call),
+                SipEvent::Answered { call, media } => self.on_answered(call, media),
                 SipEvent::MediaChanged { call, media } => self.tell(&call, ToCall::Media(media)),
                 SipEvent::Dtmf { call, digit } => self.tell(&call, ToCall::Dtmf(digit)),
                 SipEvent::Refer { call, progress } => self.tell(&call, ToCall::Refer(progress)),
@@ -221,18 +220,20 @@ impl Signalling {
         call: String,
         caller: String,
         dialed: String,
-        offer: Negotiated,
+        offer: Option<Negotiated>,
     ) {
         let now = self.start.elapsed();
         match self.shared.ports.bind().await {
             Ok((local, socket)) => {
-                tracing::info!(%call, %caller, %dialed, codec = offer.codec.name(), "incoming call");
+                let codec = offer
+                    .as_ref()
+                    .map_or("offered by voicegate", |o| o.codec.name());
+                tracing::info!(%call, %caller, %dialed, codec, "incoming call");
                 self.offered.insert(
                     call.clone(),
                     Offered {
                         caller,
                         dialed,
-                        offer,
                         socket,
                     },
                 );
@@ -245,7 +246,7 @@ impl Signalling {
         }
     }
 
-    fn on_answered(&mut self, call: String) {
+    fn on_answered(&mut self, call: String, media: Negotiated) {
         let Some(offered) = self.offered.remove(&call) else {
             return;
         };
@@ -255,7 +256,7 @@ impl Signalling {
             id: call,
             caller: offered.caller,
             dialed: offered.dialed,
-            media: offered.offer,
+            media,
             socket: offered.socket,
         };
         let live = LiveCall::new(setup, self.shared.clone(), self.commands_tx.clone(), rx);

@@ -37,17 +37,20 @@ pub struct Transmit {
 /// What happened to a call, for its driver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SipEvent {
-    /// A new call offers this media; answer with [`UserAgent::accept`] or
-    /// [`UserAgent::reject`].
+    /// A new call offers this media (`None`: a delayed offer, RFC 3261
+    /// section 13.2.1: voicegate offers in its 200 and the ACK answers);
+    /// answer with [`UserAgent::accept`] or [`UserAgent::reject`].
     Incoming {
         call: String,
         caller: String,
         dialed: String,
-        offer: Negotiated,
+        offer: Option<Negotiated>,
     },
-    /// The 200 OK went out: media and the call engine start now.
+    /// The call is up with this media (the 200 went out, or for a delayed
+    /// offer the ACK answered): media and the call engine start now.
     Answered {
         call: String,
+        media: Negotiated,
     },
     /// A re-INVITE changed the media (hold, resume, a new address).
     MediaChanged {
@@ -177,7 +180,8 @@ struct InboundCall {
     state: LegState,
     dialog: Dialog,
     local_tag: String,
-    offer: Negotiated,
+    /// The caller's offer; `None` until the ACK answers a delayed offer.
+    offer: Option<Negotiated>,
     local_media: Option<SocketAddr>,
     sdp_session: u64,
     sdp_version: u64,

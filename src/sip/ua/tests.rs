@@ -81,13 +81,73 @@ fn answered_call(ua: &mut UserAgent) -> String {
         ]
     );
     assert!(out[2].contains("m=audio 20000 RTP/AVP 0 101"), "{}", out[2]);
-    assert_eq!(
-        events(ua),
-        [SipEvent::Answered {
-            call: "call-1".into()
-        }]
-    );
+    assert!(matches!(
+        &events(ua)[..],
+        [SipEvent::Answered { call, media }] if call == "call-1" && media.remote.port() == 6000
+    ));
     to_tag(&out[2])
+}
+
+/// An INVITE without SDP, as trunks and PBXs send them (delayed offer).
+fn delayed_offer() -> String {
+    let offer = invite("z9hG4bKd", "m=audio 6000 RTP/AVP 0 101");
+    let head = offer.split("\r\n\r\n").next().unwrap();
+    let head: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !l.starts_with("Content-Type") && !l.starts_with("Content-Length"))
+        .collect();
+    format!("{}\r\nContent-Length: 0\r\n\r\n", head.join("\r\n"))
+}
+
+#[test]
+fn a_delayed_offer_gets_our_offer_in_the_200_and_starts_when_the_ack_answers() {
+    let mut ua = agent();
+    ua.handle_datagram(ms(0), peer(), delayed_offer().as_bytes());
+    assert!(matches!(
+        &events(&mut ua)[..],
+        [SipEvent::Incoming { offer: None, .. }]
+    ));
+    ua.accept(ms(10), "call-1", "127.0.0.1:20000".parse().unwrap());
+    let out = sent(&mut ua);
+    let ok = out.iter().find(|m| status(m) == "SIP/2.0 200 OK").unwrap();
+    assert!(
+        ok.contains("m=audio 20000 RTP/AVP 0 8 101"),
+        "our offer: {ok}"
+    );
+    assert!(events(&mut ua).is_empty(), "no media yet: the ACK answers");
+    let answer = "v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6010 RTP/AVP 8\r\n";
+    let ack = in_dialog(
+        "ACK",
+        "z9hG4bKda",
+        1,
+        &to_tag(ok),
+        "Content-Type: application/sdp\r\n",
+        answer,
+    );
+    ua.handle_datagram(ms(50), peer(), ack.as_bytes());
+    assert!(matches!(
+        &events(&mut ua)[..],
+        [SipEvent::Answered { media, .. }] if media.payload_type == 8 && media.remote.port() == 6010
+    ));
+}
+
+#[test]
+fn a_delayed_offer_whose_ack_answers_nothing_usable_is_hung_up() {
+    let mut ua = agent();
+    ua.handle_datagram(ms(0), peer(), delayed_offer().as_bytes());
+    events(&mut ua);
+    ua.accept(ms(10), "call-1", "127.0.0.1:20000".parse().unwrap());
+    let ok = sent(&mut ua)
+        .into_iter()
+        .find(|m| status(m) == "SIP/2.0 200 OK")
+        .unwrap();
+    let ack = in_dialog("ACK", "z9hG4bKdb", 1, &to_tag(&ok), "", "");
+    ua.handle_datagram(ms(50), peer(), ack.as_bytes());
+    assert!(
+        sent(&mut ua).iter().any(|m| m.starts_with("BYE ")),
+        "BYE after an empty ACK"
+    );
+    assert!(matches!(&events(&mut ua)[..], [SipEvent::Ended { .. }]));
 }
 
 #[test]

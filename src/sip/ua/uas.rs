@@ -116,14 +116,21 @@ impl UserAgent {
             return;
         };
         leg.state = LegState::Answered;
-        let body = sdp::answer(&leg.offer, local_media, leg.sdp_session, leg.sdp_version);
+        let body = match &leg.offer {
+            Some(offer) => sdp::answer(offer, local_media, leg.sdp_session, leg.sdp_version),
+            None => sdp::offer(local_media, leg.sdp_session),
+        };
+        let answered = leg.offer.clone();
         let (invite, peer, tag) = (leg.invite.clone(), leg.peer, leg.local_tag.clone());
         let mut extra = self.dialog_headers(&invite);
         extra.push(("Content-Type", "application/sdp".to_string()));
         self.send_ok_with_sdp(now, call, &invite, peer, &tag, extra, &body);
-        self.events.push_back(SipEvent::Answered {
-            call: call.to_string(),
-        });
+        if let Some(media) = answered {
+            self.events.push_back(SipEvent::Answered {
+                call: call.to_string(),
+                media,
+            });
+        }
     }
 
     /// The 200 with our SDP answer to an INVITE or re-INVITE, resent until
@@ -222,7 +229,7 @@ impl UserAgent {
                 self.on_invite(now, peer, branch, request)
             }
             "INVITE" => self.on_reinvite(now, peer, &request),
-            "ACK" => self.on_ack(&branch, &request),
+            "ACK" => self.on_ack(now, &branch, &request),
             "CANCEL" => self.on_cancel(now, peer, &branch, &request),
             "BYE" => self.on_bye(now, peer, &request),
             "OPTIONS" => {
@@ -298,9 +305,11 @@ impl UserAgent {
             StartLine::Response { .. } => String::new(),
         };
         let offer = if headers::has_sdp(&invite) {
-            sdp::negotiate(&String::from_utf8_lossy(&invite.body)).map_err(|e| e.to_string())
+            sdp::negotiate(&String::from_utf8_lossy(&invite.body))
+                .map(Some)
+                .map_err(|e| e.to_string())
         } else {
-            Err("no SDP offer in the INVITE: voicegate needs the offer up front".to_string())
+            Ok(None) // a delayed offer: ours goes in the 200, the ACK answers
         };
         let offer = match offer {
             Ok(offer) => offer,
@@ -380,13 +389,15 @@ impl UserAgent {
             return;
         };
         if let Some(offer) = &offer {
-            leg.offer = offer.clone();
+            leg.offer = Some(offer.clone());
         }
         leg.sdp_version += 1;
-        let body = leg
-            .local_media
-            .map(|local| sdp::answer(&leg.offer, local, leg.sdp_session, leg.sdp_version))
-            .unwrap_or_default();
+        let body = match (leg.local_media, &leg.offer) {
+            (Some(local), Some(offer)) => {
+                sdp::answer(offer, local, leg.sdp_session, leg.sdp_version)
+            }
+            _ => String::new(),
+        };
         let tag = leg.local_tag.clone();
         let mut extra = self.dialog_headers(request);
         extra.push(("Content-Type", "application/sdp".to_string()));
@@ -397,13 +408,31 @@ impl UserAgent {
         }
     }
 
-    pub(super) fn on_ack(&mut self, branch: &str, request: &SipMessage) {
+    pub(super) fn on_ack(&mut self, now: Duration, branch: &str, request: &SipMessage) {
         if self.awaiting_ack.remove(branch).is_some() {
             return;
         }
-        let call = request.header("call-id").unwrap_or_default();
-        if let Some(leg) = self.calls.get_mut(call) {
-            leg.unacked = None;
+        let call = request.header("call-id").unwrap_or_default().to_string();
+        let Some(leg) = self.calls.get_mut(&call) else {
+            return;
+        };
+        leg.unacked = None;
+        if leg.offer.is_some() || leg.state != LegState::Answered {
+            return;
+        }
+        // The ACK of a delayed offer carries the answer (RFC 3264 section 5);
+        // without a usable one the call cannot have media: BYE.
+        let answer = headers::has_sdp(request)
+            .then(|| sdp::negotiate(&String::from_utf8_lossy(&request.body)));
+        match answer {
+            Some(Ok(media)) => {
+                leg.offer = Some(media.clone());
+                self.events.push_back(SipEvent::Answered { call, media });
+            }
+            problem => {
+                tracing::info!(%call, ?problem, "the ACK answered voicegate's offer with no usable media: BYE");
+                self.end_answered(now, &call, EndReason::Rejected(488));
+            }
         }
     }
 

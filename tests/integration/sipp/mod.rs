@@ -607,6 +607,32 @@ fn sipp_call_over_tcp() {
     gateway.assert_exits_by_itself(EXIT_LIMIT);
 }
 
+#[test]
+fn sipp_delayed_offer_is_answered_in_the_ack_and_gets_the_prompts() {
+    let (ports, dir) = sipp_test(24);
+    let ear = RtpSink::bind(ports.sink, false);
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let xml = scenario(
+        dir.path(),
+        "caller_delayed_offer.xml",
+        &[
+            ("HANGUP_MS", "1500".into()),
+            ("MEDIA_PORT", ports.sink.to_string()),
+        ],
+    );
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+    let packets = check_prompt_stream(&ear.packets())
+        .unwrap_or_else(|e| panic!("the prompt's RTP: {e}\n{}", gateway.report()));
+    assert!(
+        packets >= 50,
+        "{packets} RTP packets of the prompt to the ACK's address in 1.5 s\n{}",
+        gateway.report()
+    );
+    let call = the_call(&gateway);
+    expect_ended_untransferred(&call, &gateway, "caller");
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
+}
+
 /// Checks one call's outgoing prompt: G.711 (PT 0 or 8) in 20 ms packets,
 /// one SSRC, sequence numbers and timestamps that run on (+1, +160), and
 /// sound in it (a spoken prompt is not all silence). Returns the count.
