@@ -184,6 +184,8 @@ pub struct SipSettings {
     /// What Server and User-Agent headers say; empty sends neither. No
     /// version by default: it tells a scanner which bugs to try.
     pub product: String,
+    /// Calls held at once; a new INVITE past it gets 503 with Retry-After.
+    pub max_calls: usize,
 }
 
 /// `[sip.register]`: keep voicegate registered so the trunk sends it calls.
@@ -212,6 +214,7 @@ impl Default for SipSettings {
             ring_s: 0.0,
             register: None,
             product: crate::sip::PRODUCT.to_string(),
+            max_calls: crate::sip::DEFAULT_MAX_CALLS,
         }
     }
 }
@@ -340,6 +343,13 @@ impl GatewayConfig {
                 "sip",
                 "product",
                 "sip.product must be printable ASCII (a header value): e.g. \"voicegate\", or \"\" for none".into(),
+            ));
+        }
+        if !(1..=100_000).contains(&sip.max_calls) {
+            return Err(invalid(
+                "sip",
+                "max_calls",
+                "sip.max_calls must be between 1 and 100000".into(),
             ));
         }
         if sip.listen.ip().is_unspecified() && sip.advertise.is_none() {

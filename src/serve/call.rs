@@ -81,6 +81,9 @@ enum Wake {
     Timeout,
     Signal(Option<ToCall>),
     Scored(Scored),
+    /// A receive failed (an ICMP error from an earlier send, on some
+    /// systems): nothing happened on the call, and no time is due.
+    SocketError(std::io::Error),
 }
 
 pub struct LiveCall {
@@ -197,11 +200,11 @@ impl LiveCall {
         tokio::select! {
             received = self.leg.socket.recv_from(&mut caller_buf) => match received {
                 Ok((n, from)) => Wake::CallerRtp(caller_buf[..n].to_vec(), from),
-                Err(_) => Wake::Frame,
+                Err(error) => Wake::SocketError(error),
             },
             received = recv_from_optional(agent, &mut agent_buf) => match received {
                 Ok((n, from)) => Wake::AgentRtp(agent_buf[..n].to_vec(), from),
-                Err(_) => Wake::Frame,
+                Err(error) => Wake::SocketError(error),
             },
             _ = sleep_until(next_frame) => Wake::Frame,
             _ = sleep_until(timeout.unwrap_or(next_frame)), if timeout.is_some() => Wake::Timeout,
@@ -219,6 +222,9 @@ impl LiveCall {
             Wake::Timeout => self.core.handle_timeout(now),
             Wake::Signal(Some(message)) => self.on_signal(now, message),
             Wake::Signal(None) => {}
+            Wake::SocketError(error) => {
+                tracing::debug!(call = %self.id, %error, "RTP receive failed");
+            }
             Wake::Scored(scored) => self.core.handle_input(
                 now,
                 CoreInput::Scored {

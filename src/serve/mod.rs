@@ -123,6 +123,7 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         let mut ua = UserAgent::new(advertised, &config.sip.user, ring);
         let product = config.sip.product.trim();
         ua.set_product((!product.is_empty()).then(|| product.to_string()));
+        ua.set_max_calls(config.sip.max_calls);
         if let Some(register) = &config.sip.register {
             ua.register(Duration::ZERO, registration(config, register).await?);
         }

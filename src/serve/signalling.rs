@@ -386,12 +386,25 @@ pub fn framed_length(bytes: &[u8]) -> Option<usize> {
             (name == "content-length" || name == "l").then(|| value.trim().parse::<usize>().ok())?
         })
         .unwrap_or(0);
-    (bytes.len() >= end + body).then_some(end + body)
+    // A length past the largest message never completes: the reader closes
+    // the connection once that much is pending (and no sum overflows).
+    let total = end
+        .checked_add(body)
+        .filter(|total| *total <= MAX_MESSAGE)?;
+    (bytes.len() >= total).then_some(total)
 }
 
 #[cfg(test)]
 mod tests {
     use super::framed_length;
+
+    #[test]
+    fn a_content_length_past_any_message_never_frames_and_never_overflows() {
+        for length in ["18446744073709551615", "18446744073709551610", "65536"] {
+            let head = format!("OPTIONS sip:a SIP/2.0\r\nContent-Length: {length}\r\n\r\nabc");
+            assert_eq!(framed_length(head.as_bytes()), None, "{length}");
+        }
+    }
 
     #[test]
     fn tcp_messages_are_framed_by_content_length() {

@@ -18,4 +18,7 @@ pub use dialog::{Peer, Transport};
 pub use headers::socket_addr as uri_socket_addr;
 pub use message::{parse_message, Header, MessageError, SipMessage, StartLine};
 pub use response::{response, ResponseParts, PRODUCT};
-pub use ua::{AgentState, EndReason, ReferProgress, Registration, SipEvent, Transmit, UserAgent};
+pub use ua::{
+    AgentState, EndReason, ReferProgress, Registration, SipEvent, Transmit, UserAgent,
+    DEFAULT_MAX_CALLS,
+};

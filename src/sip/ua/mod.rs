@@ -24,6 +24,10 @@ use validation::{complete_request, refusal};
 const SUPPORTED: &str = "timer";
 /// Shortest session interval voicegate accepts (RFC 4028 section 4).
 const MIN_SESSION_EXPIRES: u64 = 90;
+/// Calls held at once unless configured (`sip.max_calls`).
+pub const DEFAULT_MAX_CALLS: usize = 1000;
+/// Seconds a caller refused for load is told to wait (Retry-After).
+const BUSY_RETRY_AFTER_S: u32 = 5;
 /// The longest session interval voicegate accepts; a longer one is lowered.
 const MAX_SESSION_EXPIRES: u64 = 86_400;
 
@@ -218,6 +222,9 @@ pub struct UserAgent {
     registration: Option<Registering>,
     /// Server and User-Agent header value; `None` sends neither.
     product: Option<String>,
+    /// Calls (offered, ringing, up or ending) at most; a new INVITE past it
+    /// gets 503 with Retry-After.
+    max_calls: usize,
 }
 
 impl UserAgent {
@@ -237,7 +244,13 @@ impl UserAgent {
             events: VecDeque::new(),
             registration: None,
             product: Some(PRODUCT.to_string()),
+            max_calls: DEFAULT_MAX_CALLS,
         }
+    }
+
+    /// How many calls the gateway holds at once (`sip.max_calls`).
+    pub fn set_max_calls(&mut self, max_calls: usize) {
+        self.max_calls = max_calls.max(1);
     }
 
     /// What Server and User-Agent say (`None`: no such header).

@@ -88,6 +88,24 @@ fn answered_call(ua: &mut UserAgent) -> String {
     to_tag(&out[2])
 }
 
+#[test]
+fn past_max_calls_a_new_invite_gets_503_with_retry_after() {
+    let mut ua = agent();
+    ua.set_max_calls(1);
+    answered_call(&mut ua);
+    let second = invite("z9hG4bK2nd", "m=audio 6002 RTP/AVP 0 101")
+        .replace("Call-ID: call-1", "Call-ID: call-2");
+    ua.handle_datagram(ms(100), peer(), second.as_bytes());
+    let out = sent(&mut ua);
+    assert_eq!(
+        status(&out[0]),
+        "SIP/2.0 503 Service Unavailable",
+        "{out:?}"
+    );
+    assert!(out[0].contains("Retry-After: 5\r\n"), "{}", out[0]);
+    assert!(events(&mut ua).is_empty(), "the refused call costs nothing");
+}
+
 /// An INVITE without SDP, as trunks and PBXs send them (delayed offer).
 fn delayed_offer() -> String {
     let offer = invite("z9hG4bKd", "m=audio 6000 RTP/AVP 0 101");
