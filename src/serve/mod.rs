@@ -9,6 +9,7 @@ pub(crate) mod media;
 mod ports;
 mod scorer;
 mod signalling;
+mod tcp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -6,13 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
 use super::call::{CallSetup, LiveCall, ToCall, ToSignalling};
+use super::tcp::{TcpConnections, TcpMessage};
 use super::Shared;
 use crate::callcore::{CallEvent, CallSummary, EndedBy, EventKind, Sinks};
 use crate::sip::{
@@ -37,24 +36,16 @@ enum Wake {
     Shutdown,
 }
 
-/// A framed message from a TCP connection, or the connection's end.
-pub enum TcpMessage {
-    Connected(SocketAddr, OwnedWriteHalf),
-    Message(SocketAddr, Vec<u8>),
-    Closed(SocketAddr),
-}
-
 pub struct Signalling {
     ua: UserAgent,
     udp: UdpSocket,
-    tcp_writers: HashMap<SocketAddr, OwnedWriteHalf>,
+    tcp_connections: TcpConnections,
     shared: Arc<Shared>,
     start: Instant,
     offered: HashMap<String, Offered>,
     calls: HashMap<String, UnboundedSender<ToCall>>,
     commands_tx: UnboundedSender<ToSignalling>,
     commands: UnboundedReceiver<ToSignalling>,
-    tcp_tx: UnboundedSender<TcpMessage>,
     tcp: UnboundedReceiver<TcpMessage>,
     /// Stop after this many calls have ended (tests, load runs).
     calls_left: Option<u64>,
@@ -72,14 +63,13 @@ impl Signalling {
         Signalling {
             ua,
             udp,
-            tcp_writers: HashMap::new(),
+            tcp_connections: TcpConnections::new(tcp_tx),
             shared,
             start: Instant::now(),
             offered: HashMap::new(),
             calls: HashMap::new(),
             commands_tx,
             commands,
-            tcp_tx,
             tcp,
             calls_left,
         }
@@ -87,16 +77,7 @@ impl Signalling {
 
     /// Accepts TCP connections; their messages come back through the loop.
     pub fn listen_tcp(&self, listener: TcpListener) {
-        let messages = self.tcp_tx.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, peer)) = listener.accept().await {
-                let (reader, writer) = stream.into_split();
-                if messages.send(TcpMessage::Connected(peer, writer)).is_err() {
-                    return;
-                }
-                tokio::spawn(read_tcp(reader, peer, messages.clone()));
-            }
-        });
+        self.tcp_connections.listen(listener);
     }
 
     /// Runs until Ctrl-C, or until `calls_left` calls have ended.
@@ -110,12 +91,7 @@ impl Signalling {
                 Wake::Tcp(TcpMessage::Message(from, bytes)) => {
                     self.ua.handle_datagram(now, tcp_peer(from), &bytes)
                 }
-                Wake::Tcp(TcpMessage::Connected(from, writer)) => {
-                    self.tcp_writers.insert(from, writer);
-                }
-                Wake::Tcp(TcpMessage::Closed(from)) => {
-                    self.tcp_writers.remove(&from);
-                }
+                Wake::Tcp(event) => self.tcp_connections.on_event(&event),
                 Wake::Command(command) => self.on_command(command).await,
                 Wake::Timer => self.ua.handle_timeout(now),
                 Wake::Shutdown => break,
@@ -304,23 +280,15 @@ impl Signalling {
         while let Some(Transmit { peer, bytes }) = self.ua.poll_transmit() {
             let sent = match peer.transport {
                 Transport::Udp => self.udp.send_to(&bytes, peer.addr).await.map(|_| ()),
-                Transport::Tcp => self.send_tcp(peer.addr, &bytes).await,
+                Transport::Tcp => {
+                    self.tcp_connections.send(peer.addr, bytes);
+                    Ok(())
+                }
             };
             if let Err(error) = sent {
                 tracing::debug!(%error, to = %peer.addr, "SIP send failed");
             }
         }
-    }
-
-    async fn send_tcp(&mut self, to: SocketAddr, bytes: &[u8]) -> std::io::Result<()> {
-        if !self.tcp_writers.contains_key(&to) {
-            let stream = TcpStream::connect(to).await?;
-            let (reader, writer) = stream.into_split();
-            tokio::spawn(read_tcp(reader, to, self.tcp_tx.clone()));
-            self.tcp_writers.insert(to, writer);
-        }
-        let writer = self.tcp_writers.get_mut(&to).expect("inserted above");
-        writer.write_all(bytes).await
     }
 }
 
@@ -336,34 +304,6 @@ fn tcp_peer(addr: SocketAddr) -> Peer {
         addr,
         transport: Transport::Tcp,
     }
-}
-
-/// Frames SIP messages on a TCP stream by their Content-Length (RFC 3261
-/// section 18.3) and hands each to the signalling loop.
-async fn read_tcp(
-    mut reader: tokio::net::tcp::OwnedReadHalf,
-    peer: SocketAddr,
-    messages: UnboundedSender<TcpMessage>,
-) {
-    let mut pending: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 8192];
-    loop {
-        match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => pending.extend_from_slice(&chunk[..n]),
-        }
-        while let Some(length) = framed_length(&pending) {
-            let message: Vec<u8> = pending.drain(..length).collect();
-            if messages.send(TcpMessage::Message(peer, message)).is_err() {
-                return;
-            }
-        }
-        if pending.len() > MAX_MESSAGE {
-            tracing::warn!(%peer, "SIP over TCP: message too large or unframed; closing");
-            break;
-        }
-    }
-    let _ = messages.send(TcpMessage::Closed(peer));
 }
 
 /// The length of the first complete message in `bytes`, if there is one.
