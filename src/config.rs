@@ -271,8 +271,14 @@ impl GatewayConfig {
             "configuration",
             "check the path, or omit --config to use the built-in defaults",
         )?;
+        GatewayConfig::from_text(&text, path)
+    }
+
+    /// A gateway.toml's text; `path` names it in errors and relative paths
+    /// resolve against its directory.
+    pub fn from_text(text: &str, path: &Path) -> Result<GatewayConfig, ConfigError> {
         let base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        GatewayConfig::parse(&text, path, base_dir)
+        GatewayConfig::parse(text, path, base_dir)
     }
 
     /// The configuration built into the binary.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dialer;
 pub mod dtmf;
 pub mod engine;
+pub mod fuzz;
 pub mod infer;
 pub mod menu;
 pub mod paths;

@@ -65,18 +65,39 @@ impl Recording {
             path: path.to_path_buf(),
             source,
         })?;
+        if file.metadata().is_ok_and(|meta| meta.len() == 0) {
+            return Err(AudioError::Unsupported {
+                path: path.to_path_buf(),
+                message: "the file is empty, 0 bytes".into(),
+            });
+        }
+        Recording::from_source(Box::new(file), path, pick)
+    }
+
+    /// A recording held in memory; `name` stands for its path in messages
+    /// and its extension is the format hint.
+    pub fn from_bytes(
+        bytes: Vec<u8>,
+        name: &Path,
+        pick: ChannelPick,
+    ) -> Result<Recording, AudioError> {
+        Recording::from_source(Box::new(std::io::Cursor::new(bytes)), name, pick)
+    }
+
+    fn from_source(
+        source: Box<dyn symphonia::core::io::MediaSource>,
+        path: &Path,
+        pick: ChannelPick,
+    ) -> Result<Recording, AudioError> {
         let unsupported = |message: String| AudioError::Unsupported {
             path: path.to_path_buf(),
             message,
         };
-        if file.metadata().is_ok_and(|meta| meta.len() == 0) {
-            return Err(unsupported("the file is empty, 0 bytes".into()));
-        }
         let mut hint = Hint::new();
         if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(extension);
         }
-        let stream = MediaSourceStream::new(Box::new(file), Default::default());
+        let stream = MediaSourceStream::new(source, Default::default());
         let format = symphonia::default::get_probe()
             .probe(
                 &hint,

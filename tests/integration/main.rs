@@ -6,6 +6,7 @@ mod cli_menu;
 mod cli_replay;
 mod cli_serve;
 mod flatten_props;
+mod fuzz_corpus;
 mod infer;
 mod parse_props;
 mod sip_torture;
