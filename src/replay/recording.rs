@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::driver::{CallerId, Logged, VirtualCall};
 use crate::audio::{
-    AudioError, ChannelPick, KeywordDecider, KeywordWindow, KeywordWindows, Recording, Smoother,
+    AngerScorer, AudioError, ChannelPick, KeywordDecider, KeywordWindow, KeywordWindows, Recording,
     VadConfig, VoicedWindows, Window,
 };
 use crate::engine::{EngineConfig, Input};
@@ -47,6 +47,10 @@ impl RecordingReplay<'_> {
     pub fn run(&self, path: &Path) -> Result<Vec<Logged>, RecordingError> {
         let mut recording = Recording::open(path, self.pick)?;
         let manifest = self.model.manifest();
+        let calibration = self
+            .model
+            .calibration()
+            .map_err(|e| self.model_error(path, e))?;
         let mut listener = Listener {
             replay: self,
             path,
@@ -55,7 +59,7 @@ impl RecordingReplay<'_> {
                 manifest.hop_samples(),
                 VadConfig::default(),
             ),
-            smoother: Smoother::new(self.smoothing),
+            anger: AngerScorer::new(calibration.clone(), self.smoothing),
             keyword_windows: self.keywords.map(KeywordModel::windows),
             decider: self.keywords.map(KeywordModel::decider),
             pending_anger: Vec::new(),
@@ -97,7 +101,7 @@ struct Listener<'r, 'a> {
     replay: &'r RecordingReplay<'a>,
     path: &'r Path,
     anger_windows: VoicedWindows,
-    smoother: Smoother,
+    anger: AngerScorer,
     keyword_windows: Option<KeywordWindows>,
     decider: Option<KeywordDecider>,
     pending_anger: Vec<Window>,
@@ -136,20 +140,20 @@ impl Listener<'_, '_> {
             .iter()
             .map(|w| w.samples.as_slice())
             .collect();
-        let scores = self
+        let rows = self
             .replay
             .model
-            .scores(&windows)
+            .rows(&windows)
             .map_err(|source| self.replay.model_error(self.path, source))?;
         Ok(self
             .pending_anger
             .drain(..)
-            .zip(scores)
-            .map(|(window, score)| {
+            .zip(rows)
+            .map(|(window, row)| {
                 (
                     window.at,
                     Input::Anger {
-                        score: self.smoother.push(score),
+                        score: self.anger.push(&row),
                     },
                 )
             })

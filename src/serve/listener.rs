@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use super::scorer::Scored;
 use super::Shared;
 use crate::audio::{
-    KeywordDecider, KeywordWindow, KeywordWindows, Smoother, VadConfig, VoicedWindows,
+    AngerScorer, KeywordDecider, KeywordWindow, KeywordWindows, VadConfig, VoicedWindows,
 };
 use crate::engine::Input;
 
@@ -33,7 +33,7 @@ enum Pending {
 pub struct Listener {
     shared: Arc<Shared>,
     anger_windows: VoicedWindows,
-    smoother: Smoother,
+    anger: AngerScorer,
     keyword_windows: KeywordWindows,
     decider: KeywordDecider,
     pending: VecDeque<Pending>,
@@ -49,7 +49,7 @@ impl Listener {
         let (keyword_tx, keyword_rx) = mpsc::unbounded_channel();
         Listener {
             anger_windows: VoicedWindows::new(shared.window, shared.hop, VadConfig::default()),
-            smoother: Smoother::new(shared.smoothing),
+            anger: AngerScorer::new(shared.calibration.clone(), shared.smoothing),
             keyword_windows: shared.keywords.windows(),
             decider: shared.keywords.decider(),
             pending: VecDeque::new(),
@@ -101,8 +101,7 @@ impl Listener {
     pub fn input(&mut self, heard: Heard) -> Option<Input> {
         match heard {
             Heard::Anger(scored) => {
-                let raw = scored.row?.first().copied()?;
-                let score = self.smoother.push(self.shared.calibration.score(raw));
+                let score = self.anger.push(&scored.row?);
                 Some(Input::Anger { score })
             }
             Heard::Keyword(scored) => self.decide(scored),
