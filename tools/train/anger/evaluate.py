@@ -22,7 +22,6 @@ OUT = ROOT / "tools" / "train" / "out"
 ADAPTATIONS = tuple(calls.Adaptation(change, shift) for change in (0.0, 1.0, 2.0) for shift in (0.0, 0.5, 1.0, 1.5))
 PRIOR_WINDOWS = 4.0          # the calm prior counts as this many windows of the call's own voice
 ONSET_LIMIT_S = 6.0
-NO_ADAPTATION = calls.Adaptation(0.0, 0.0)
 
 
 def session(model):
@@ -156,7 +155,7 @@ def hold_out_calls(call_list, front, best, speaker, meta, shipped, shipped_windo
     speaker_logits, speaker_models, fold_of = speaker
     calm = meta[:, 3] == "calm"
     speaker_prior = float(np.median(speaker_logits[calm]))
-    shipped_prior = float(np.median(shipped_windows[calm]))
+    shipped_prior = shipped.prior if shipped.prior is not None else float(np.median(shipped_windows[calm]))
     for call in call_list:
         call.fold = fold_of[f"{call.corpus}/{call.speaker}"]
         corpus_prior = float(np.median(best["logits"][calm & (meta[:, 0] != call.corpus)]))
@@ -176,11 +175,16 @@ class Shipped:
         graph = onnx.shape_inference.infer_shapes(onnx.load(path))
         sub = onnx.utils.Extractor(graph).extract_model(["features"], ["anger_logit"])
         self.session = session(sub)
-        manifest = tomllib.loads((Path(models_dir) / "anger.toml").read_text(encoding="utf-8"))
-        self.calibration = (manifest["calibration"]["logit"], manifest["calibration"]["score"])
+        # New features are appended after the old ones: the shipped model reads the first of them.
+        self.width = sub.graph.input[0].type.tensor_type.shape.dim[1].dim_value
+        calibration = tomllib.loads((Path(models_dir) / "anger.toml").read_text(encoding="utf-8"))["calibration"]
+        self.calibration = (calibration["logit"], calibration["score"])
+        # A manifest from before the adaptive step has none: windows scored on their own.
+        self.adaptation = calls.Adaptation(calibration.get("adapt_weight", 0.0), calibration.get("baseline_shift", 0.0))
+        self.prior = calibration.get("baseline_prior_logit")
 
     def logits(self, features):
-        return self.session.run(None, {"features": np.asarray(features, np.float32)})[0]
+        return self.session.run(None, {"features": np.asarray(features[:, :self.width], np.float32)})[0]
 
 
 def logits_of(model, features):
@@ -204,7 +208,7 @@ def evaluate(data_dir, models_dir=ROOT / "models"):
     shipped_windows = shipped.logits(features[:, 0])
     hold_out_calls(call_list, front, best, speaker, meta, shipped, shipped_windows)
     shipped_rows = {"windows": loco.corpus_rows(shipped_windows, meta),
-                    "calls": call_figures(call_list, NO_ADAPTATION, "shipped", fixed=shipped.calibration)}
+                    "calls": call_figures(call_list, shipped.adaptation, "shipped", fixed=shipped.calibration)}
     print_calls("shipped model", shipped_rows["calls"])
     by_weight = {}
     for weight in ADAPTATIONS:
