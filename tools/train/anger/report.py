@@ -156,8 +156,10 @@ def targets_text(loco_rows, call_rows):
     caught = ", ".join(f"{r['corpus']} {count(r['angry_within_6s'], r['angry_calls'])}" for r in angry)
     calm = sum(r["calm_transferred"] for r in call_rows)
     wuw = next(r for r in call_rows if r["corpus"] == "wuw")
+    over = ", ".join(f"{r['corpus']} {pct(r['calm_above_80'])}" for r in loco_rows if r["calm_above_80"] > 0.02)
     return (f"- Targets not met: AUC ≥ 0.90 on every left-out corpus ({worst['corpus']} "
-            f"{worst['auc_vs_calm']:.3f}); angry calls transferred within 6 s ≥ 95 % ({caught}); no calm call "
+            f"{worst['auc_vs_calm']:.3f}); ≤ 2 % of calm windows above 80 on every left-out corpus "
+            f"({over or 'met'}); angry calls transferred within 6 s ≥ 95 % ({caught}); no calm call "
             f"transferred ({calm} of {sum(r['calm_calls'] for r in call_rows)}); ≤ 1 false transfer per hour of "
             f"real phone speech (wuw {loco.fmt(wuw['false_transfers_per_hour'], 1)}). The calm-window rule (≤ 2 % "
             f"above 80 on every corpus) puts 80 where the real phone calls' calm windows end, above most acted "
