@@ -1,15 +1,17 @@
 """The held-out-speaker whole-call figures again, through the real binary
 (`target/release/voicegate replay DIR --json`), as users and the held-out
 evaluation run it: each speaker fold's model is exported with the
-calibration made on the other folds, that fold's calls are written as 8 kHz
-WAV files under tools/train/out/replay/ (never committed: corpus audio), and
-the binary's anger transfers are compared with the Python mirror's.
+calibration made on the other folds (under tools/train/out/replay/), that
+fold's calls are written as 8 kHz WAV files to a temporary directory
+(corpus audio: removed after the run), and the binary's anger transfers
+are compared with the Python mirror's.
 Keywords are switched off in the configuration used, so only anger decides.
 """
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +69,9 @@ def runtime_env():
     return env
 
 
-def binary_transfers(folder):
+def binary_transfers(folder, audio):
     """File name -> anger transfer time (None: no transfer) from the binary."""
-    out = subprocess.run([str(BINARY), "replay", str(folder / "calls"), "--json", "--config", str(folder / "gateway.toml")],
+    out = subprocess.run([str(BINARY), "replay", str(audio), "--json", "--config", str(folder / "gateway.toml")],
                          capture_output=True, text=True, check=False, env=runtime_env())
     if out.returncode not in (0, 1):
         raise SystemExit(f"replay check: voicegate replay failed ({out.returncode}): {out.stderr[-2000:]}")
@@ -93,13 +95,11 @@ def check(evaluation, out_dir):
         mine = [c for c in call_list if c.fold == fold]
         calibration = evaluate.calibrate([c for c in call_list if c.fold != fold], evaluation["weight"])
         export_fold(folder, model, calibration, evaluation)
-        (folder / "calls").mkdir(exist_ok=True)
-        names = {}
-        for i, call in enumerate(mine):
-            name = f"{i:04d}-{call.corpus}-{call.kind}.wav"
-            soundfile.write(folder / "calls" / name, np.clip(call.audio, -1, 1), 8000, subtype="PCM_16")
-            names[name] = call
-        replayed = binary_transfers(folder)
+        names = {f"{i:04d}-{call.corpus}-{call.kind}.wav": call for i, call in enumerate(mine)}
+        with tempfile.TemporaryDirectory() as audio:
+            for name, call in names.items():
+                soundfile.write(Path(audio) / name, np.clip(call.audio, -1, 1), 8000, subtype="PCM_16")
+            replayed = binary_transfers(folder, audio)
         for name, call in names.items():
             rows.append({"fold": fold, "corpus": call.corpus, "kind": call.kind, "onset_s": call.onset_s,
                          "python": python_transfer(call, evaluation, calibration), "binary": replayed.get(name, "missing")})
