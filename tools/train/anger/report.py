@@ -303,6 +303,13 @@ onset of the angry or happy part (red: calm→angry, orange: calm→happy, green
   words; it is the worst corpus, left out or not.
 - Figures are for synthetic calls joined from short clips; the held-out evaluation
   runs real calls through the gateway.
+- Tried and not kept (same held-out-speaker calls): five more vocal-effort statistics
+  in the graph (spectral centroid and tilt movement, energy range, slow energy change)
+  caught fewer angry calls (RAVDESS 4 of 24, TESS 7 of 12, EmoSpeech 3 of 30); features
+  relative to the call's running mean feature vector (the per-call picture in feature
+  space, beside the absolute ones) left 3 of 197 WUW callers transferred but caught no
+  more angry calls (RAVDESS 3 of 24, EmoSpeech 1 of 30). Per-call adaptation on the
+  logit is what ships.
 
 Licence: {LICENCE}
 """, encoding="utf-8")
