@@ -1,6 +1,8 @@
 //! Audio front end: decoding recordings, G.711, resampling to the call rate,
-//! voice activity, model windows over voiced audio, and keyword spotting.
+//! voice activity, model windows over voiced audio, anger scores and
+//! keyword spotting.
 
+mod anger_score;
 mod decode;
 pub mod g711;
 mod keywords;
@@ -9,6 +11,7 @@ mod resample;
 mod vad;
 mod windows;
 
+pub use anger_score::AngerScorer;
 pub use decode::{AudioError, ChannelPick, Recording};
 pub use keywords::{Hit, KeywordDecider, KeywordWindow, KeywordWindows};
 pub use prompts::{PromptError, PromptLibrary};

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::audio::{
-    KeywordDecider, KeywordWindow, KeywordWindows, Smoother, VadConfig, VoicedWindows,
+    AngerScorer, KeywordDecider, KeywordWindow, KeywordWindows, VadConfig, VoicedWindows,
 };
 use crate::engine::Input;
 use crate::infer::{Calibration, InferError, WindowModel};
@@ -46,16 +46,10 @@ impl AngerSetup {
     /// The windows and calibration of an anger model's manifest.
     pub fn of_model(model: &WindowModel, smoothing: f32) -> Result<AngerSetup, InferError> {
         let manifest = model.manifest();
-        let calibration = manifest.calibration.clone().ok_or_else(|| {
-            InferError::Run(format!(
-                "model {:?} has no [calibration]: it is not an anger model",
-                manifest.name
-            ))
-        })?;
         Ok(AngerSetup {
             window: manifest.window_samples(),
             hop: manifest.hop_samples(),
-            calibration,
+            calibration: model.calibration()?.clone(),
             smoothing,
         })
     }
@@ -86,8 +80,8 @@ struct Pending {
 
 pub struct FrontEnd {
     anger_windows: VoicedWindows,
-    calibration: Calibration,
-    smoother: Smoother,
+    /// Model row → the caller's 0-100 score (adaptation, calibration, smoothing).
+    anger: AngerScorer,
     keywords: Option<KeywordSetup>,
     next_token: u64,
     pending: VecDeque<Pending>,
@@ -100,8 +94,7 @@ impl FrontEnd {
     pub fn new(anger: AngerSetup, keywords: Option<KeywordSetup>) -> FrontEnd {
         FrontEnd {
             anger_windows: VoicedWindows::new(anger.window, anger.hop, VadConfig::default()),
-            calibration: anger.calibration,
-            smoother: Smoother::new(anger.smoothing),
+            anger: AngerScorer::new(anger.calibration, anger.smoothing),
             keywords,
             next_token: 0,
             pending: VecDeque::new(),
@@ -208,8 +201,7 @@ impl FrontEnd {
         let row = pending.answer.flatten();
         match pending.slot {
             Slot::Anger => {
-                let raw = row?.first().copied()?;
-                let score = self.smoother.push(self.calibration.score(raw));
+                let score = self.anger.push(&row?);
                 Some((pending.at, Input::Anger { score }))
             }
             Slot::Keyword => {

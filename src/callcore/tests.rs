@@ -54,6 +54,10 @@ fn front_end() -> FrontEnd {
             kind: "piecewise_linear".into(),
             logit: vec![-10.0, 10.0],
             score: vec![0.0, 100.0],
+            adapt_weight: 0.0,
+            baseline_shift: 0.0,
+            baseline_prior_logit: 0.0,
+            baseline_prior_windows: 1.0,
         },
         smoothing: 1.0,
     };

@@ -54,13 +54,31 @@ pub struct OutputSpec {
     pub meaning: String,
 }
 
-/// A monotone piecewise-linear map from the raw output to 0-100.
+/// A monotone piecewise-linear map from the raw output to 0-100, applied to
+/// the logit after the caller-adaptive step (`src/audio/anger_score.rs`):
+/// `logit + adapt_weight * (logit - baseline) - baseline_shift * (baseline -
+/// baseline_prior_logit)`, where the baseline is the mean of the call's
+/// earlier logits with `baseline_prior_logit` counted as
+/// `baseline_prior_windows` windows of it. With both weights 0 (the
+/// default) every window is scored on its own.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Calibration {
     pub kind: String,
     pub logit: Vec<f32>,
     pub score: Vec<f32>,
+    #[serde(default)]
+    pub adapt_weight: f32,
+    #[serde(default)]
+    pub baseline_shift: f32,
+    #[serde(default)]
+    pub baseline_prior_logit: f32,
+    #[serde(default = "default_prior_windows")]
+    pub baseline_prior_windows: f32,
+}
+
+fn default_prior_windows() -> f32 {
+    1.0
 }
 
 /// How a keyword model's window outputs become detections: P(word)
@@ -153,6 +171,14 @@ impl Calibration {
         if self.score.iter().any(|s| !(0.0..=100.0).contains(s)) {
             return Some("calibration.score values must lie within 0..=100".into());
         }
+        let weights = [self.adapt_weight, self.baseline_shift];
+        if !weights.iter().all(|w| (0.0..=4.0).contains(w))
+            || !self.baseline_prior_windows.is_finite()
+            || self.baseline_prior_windows <= 0.0
+            || !self.baseline_prior_logit.is_finite()
+        {
+            return Some("calibration.adapt_weight and baseline_shift must lie within 0..=4, baseline_prior_windows be above 0 and baseline_prior_logit finite".into());
+        }
         None
     }
 }
@@ -199,6 +225,12 @@ impl Manifest {
             (Some(calibration), None) => {
                 if let Some(problem) = calibration.problem() {
                     return Some(problem);
+                }
+                if !matches!(self.output.shape.as_slice(), [-1] | [-1, 1]) {
+                    return Some(format!(
+                        "a scoring model's output must be [-1] or [-1, 1] (one logit per window), not {:?}",
+                        self.output.shape
+                    ));
                 }
             }
             (None, Some(detection)) => {

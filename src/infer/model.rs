@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::manifest::Manifest;
+use super::manifest::{Calibration, Manifest};
 use super::{runtime, InferError};
 
 /// A window scorer: raw output and 0-100 score per window.
@@ -96,14 +96,20 @@ impl WindowModel {
         Ok(values.to_vec())
     }
 
-    /// Calibrated 0-100 scores for a batch of windows (a scoring model).
-    pub fn scores(&self, windows: &[&[f32]]) -> Result<Vec<f32>, InferError> {
-        let calibration = self.manifest.calibration.as_ref().ok_or_else(|| {
+    /// A scoring model's map from raw output to 0-100.
+    pub fn calibration(&self) -> Result<&Calibration, InferError> {
+        self.manifest.calibration.as_ref().ok_or_else(|| {
             InferError::Run(format!(
                 "model {:?} has no [calibration]: it is not a scoring model",
                 self.manifest.name
             ))
-        })?;
+        })
+    }
+
+    /// Calibrated 0-100 scores for a batch of windows, each on its own (a
+    /// scoring model; a call's scores come from `audio::AngerScorer`).
+    pub fn scores(&self, windows: &[&[f32]]) -> Result<Vec<f32>, InferError> {
+        let calibration = self.calibration()?;
         let raw = self.run(windows)?;
         Ok(raw.into_iter().map(|r| calibration.score(r)).collect())
     }

@@ -99,6 +99,30 @@ fn a_bad_manifest_names_its_line() {
 }
 
 #[test]
+fn a_scoring_manifest_with_several_outputs_or_a_bad_adaptive_weight_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |edit: &dyn Fn(String) -> String| {
+        let manifest = copy_model_with_manifest(dir.path(), edit);
+        WindowModel::load(&manifest)
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    let error = refused(&|m| m.replace("shape = [-1]\n", "shape = [-1, 3]\n"));
+    assert!(error.contains("output must be [-1] or [-1, 1]"), "{error}");
+    let error = refused(&|m| m + "adapt_weight = -1.0\n");
+    assert!(
+        error.contains("adapt_weight and baseline_shift must lie within 0..=4"),
+        "{error}"
+    );
+    let manifest = copy_model_with_manifest(dir.path(), |m| {
+        m + "adapt_weight = 1.5\nbaseline_prior_logit = -1.0\nbaseline_prior_windows = 4.0\n"
+    });
+    let model = WindowModel::load(&manifest).expect("an adaptive calibration loads");
+    assert_eq!(model.calibration().unwrap().adapt_weight, 1.5);
+}
+
+#[test]
 fn a_missing_model_file_says_how_to_restore_it() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = copy_model_with_manifest(dir.path(), |m| m);

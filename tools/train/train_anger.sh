@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Retrains the anger model from the emotion corpora and writes models/anger.onnx,
-# models/anger.toml and docs/anger-model.md (with plots in docs/img/).
+# Retrains the anger model from every corpus (after its leave-one-corpus-out
+# evaluation) and writes models/anger.onnx,
+# models/anger.toml, docs/anger-model.md (with a plot in docs/img/) and
+# fixtures/anger_scorer.toml.
 # Usage: bash tools/train/train_anger.sh [DATA_DIR]   (default ../shared/data)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,4 +1,4 @@
-"""Reading the emotion corpora and cutting 2 s windows of voiced speech."""
+"""Reading the corpora: the manifest, the audio, and what each clip counts as."""
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -6,9 +6,12 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from .frontend import WINDOW
-
-EMOTION_CORPORA = ("ravdess", "tess")
+EMOTION_CORPORA = ("ravdess", "tess", "emospeech")
+# Speech without emotion labels, taken as calm: real callers on phone lines
+# (wuw), Mandarin and English words (dspspeech20), English digits (fsdd).
+SPEECH_CORPORA = ("wuw", "dspspeech20", "fsdd")
+CORPORA = EMOTION_CORPORA + SPEECH_CORPORA
+CALM = {"neutral", "calm"}
 
 
 @dataclass
@@ -17,6 +20,7 @@ class Clip:
     corpus: str
     label: str
     speaker: str
+    duration: float
 
 
 def read_manifest(data_dir, corpora):
@@ -24,10 +28,20 @@ def read_manifest(data_dir, corpora):
     with open(Path(data_dir) / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
         rows = csv.DictReader(handle, delimiter="\t")
         return [
-            Clip(Path(data_dir) / row["path"], row["corpus"], row["label"], row["speaker"])
+            Clip(Path(data_dir) / row["path"], row["corpus"], row["label"], row["speaker"],
+                 float(row["duration_s"]))
             for row in rows
             if row["corpus"] in corpora
         ]
+
+
+def kind_of(clip):
+    """angry, calm (calm/neutral acting or unlabelled speech) or other (another emotion)."""
+    if clip.label == "angry":
+        return "angry"
+    if clip.corpus in SPEECH_CORPORA or clip.label in CALM:
+        return "calm"
+    return "other"
 
 
 def load(path):
@@ -45,13 +59,3 @@ def trim_silence(x, frame=160, drop_db=35.0):
     energy = 10 * np.log10(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
     voiced = np.where(energy > energy.max() - drop_db)[0]
     return x[voiced[0] * frame:(voiced[-1] + 1) * frame]
-
-
-def windows(x, max_windows=3):
-    """Up to `max_windows` 2 s windows spread over the utterance; a short one is
-    repeated to fill the window, as continuous speech would (zero padding would
-    put silence into every feature)."""
-    if len(x) < WINDOW:
-        return [np.resize(x, WINDOW)]
-    starts = np.linspace(0, len(x) - WINDOW, num=min(max_windows, 1 + (len(x) - WINDOW) // 4000)).astype(int)
-    return [x[s:s + WINDOW] for s in np.unique(starts)]

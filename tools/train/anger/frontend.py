@@ -153,26 +153,20 @@ def graph_model(name, nodes, init, window, output):
 
 
 def classifier_nodes(c):
-    """Standardise the features, then a one-hidden-layer MLP to one logit."""
+    """Standardise the features, then either one linear layer (`w`, `b`: a
+    logistic regression) or a one-hidden-layer ReLU MLP (`w1`..`b2`), to one logit."""
     f32 = lambda a: np.asarray(a, np.float32)
-    init = [
-        numpy_helper.from_array(f32(c["mean"]), "feat_mean"),
-        numpy_helper.from_array(f32(c["scale"]), "feat_scale"),
-        numpy_helper.from_array(f32(c["w1"]), "w1"),
-        numpy_helper.from_array(f32(c["b1"]), "b1"),
-        numpy_helper.from_array(f32(c["w2"]), "w2"),
-        numpy_helper.from_array(f32(c["b2"]), "b2"),
-        numpy_helper.from_array(np.array([-1], np.int64), "flat"),
-    ]
+    layers = [("w", "b")] if "w" in c else [("w1", "b1"), ("w2", "b2")]
+    init = [numpy_helper.from_array(f32(c["mean"]), "feat_mean"),
+            numpy_helper.from_array(f32(c["scale"]), "feat_scale"),
+            numpy_helper.from_array(np.array([-1], np.int64), "flat")]
     n = helper.make_node
-    nodes = [
-        n("Sub", ["features", "feat_mean"], ["feat_centred"]),
-        n("Div", ["feat_centred", "feat_scale"], ["feat_std"]),
-        n("MatMul", ["feat_std", "w1"], ["h_lin"]),
-        n("Add", ["h_lin", "b1"], ["h_bias"]),
-        n("Relu", ["h_bias"], ["hidden"]),
-        n("MatMul", ["hidden", "w2"], ["o_lin"]),
-        n("Add", ["o_lin", "b2"], ["o_bias"]),
-        n("Reshape", ["o_bias", "flat"], ["anger_logit"]),
-    ]
+    nodes = [n("Sub", ["features", "feat_mean"], ["feat_centred"]),
+             n("Div", ["feat_centred", "feat_scale"], ["layer0"])]
+    for i, (w, b) in enumerate(layers):
+        init += [numpy_helper.from_array(f32(c[w]), w), numpy_helper.from_array(f32(c[b]), b)]
+        nodes += [n("MatMul", [f"layer{i}", w], [f"lin{i}"]), n("Add", [f"lin{i}", b], [f"out{i}"])]
+        if i < len(layers) - 1:
+            nodes.append(n("Relu", [f"out{i}"], [f"layer{i + 1}"]))
+    nodes.append(n("Reshape", [f"out{len(layers) - 1}", "flat"], ["anger_logit"]))
     return nodes, init
