@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,6 +37,8 @@ pub enum TcpMessage {
 pub struct TcpConnections {
     writers: HashMap<SocketAddr, Sender<Vec<u8>>>,
     events: UnboundedSender<TcpMessage>,
+    /// Connections whose reader runs, accepted or opened.
+    open: Arc<AtomicUsize>,
 }
 
 impl TcpConnections {
@@ -42,32 +46,33 @@ impl TcpConnections {
         TcpConnections {
             writers: HashMap::new(),
             events,
+            open: Arc::new(AtomicUsize::new(0)),
         }
     }
 
     /// Accepts connections; their messages come back as [`TcpMessage`]s.
     pub fn listen(&self, listener: TcpListener) {
-        let events = self.events.clone();
+        let (events, open) = (self.events.clone(), self.open.clone());
         tokio::spawn(async move {
             while let Ok((stream, peer)) = listener.accept().await {
+                if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                    tracing::warn!(%peer, "too many SIP TCP connections: refused");
+                    continue; // dropping the stream closes it
+                }
                 let (reader, writer) = stream.into_split();
-                let queue = spawn_writer(peer, Some(writer), events.clone());
+                let queue = spawn_writer(peer, Some(writer), events.clone(), open.clone());
                 if events.send(TcpMessage::Opened(peer, queue)).is_err() {
                     return;
                 }
-                tokio::spawn(read_framed(reader, peer, events.clone()));
+                tokio::spawn(read_framed(reader, peer, events.clone(), open.clone()));
             }
         });
     }
 
     pub fn on_event(&mut self, event: &TcpMessage) {
         match event {
-            TcpMessage::Opened(peer, queue) if self.writers.len() < MAX_CONNECTIONS => {
+            TcpMessage::Opened(peer, queue) => {
                 self.writers.insert(*peer, queue.clone());
-            }
-            TcpMessage::Opened(peer, _) => {
-                // Dropping the queue ends the writer, and with it the connection.
-                tracing::warn!(%peer, "too many SIP TCP connections: refused");
             }
             TcpMessage::Closed(peer) => {
                 self.writers.remove(peer);
@@ -80,10 +85,10 @@ impl TcpConnections {
     /// never waits.
     pub fn send(&mut self, peer: SocketAddr, bytes: Vec<u8>) {
         if !self.writers.contains_key(&peer) {
-            if self.writers.len() >= MAX_CONNECTIONS {
+            if self.open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
                 return tracing::warn!(%peer, "too many SIP TCP connections: message dropped");
             }
-            let queue = spawn_writer(peer, None, self.events.clone());
+            let queue = spawn_writer(peer, None, self.events.clone(), self.open.clone());
             self.writers.insert(peer, queue);
         }
         let Some(queue) = self.writers.get(&peer) else {
@@ -106,12 +111,13 @@ fn spawn_writer(
     peer: SocketAddr,
     writer: Option<OwnedWriteHalf>,
     events: UnboundedSender<TcpMessage>,
+    open: Arc<AtomicUsize>,
 ) -> Sender<Vec<u8>> {
     let (queue, mut messages) = mpsc::channel::<Vec<u8>>(QUEUE);
     tokio::spawn(async move {
         let writer = match writer {
             Some(writer) => Some(writer),
-            None => connect(peer, &events).await,
+            None => connect(peer, &events, open).await,
         };
         if let Some(mut writer) = writer {
             while let Some(bytes) = messages.recv().await {
@@ -134,11 +140,15 @@ fn spawn_writer(
 }
 
 /// Connects to `peer` (bounded in time) and starts reading what it sends.
-async fn connect(peer: SocketAddr, events: &UnboundedSender<TcpMessage>) -> Option<OwnedWriteHalf> {
+async fn connect(
+    peer: SocketAddr,
+    events: &UnboundedSender<TcpMessage>,
+    open: Arc<AtomicUsize>,
+) -> Option<OwnedWriteHalf> {
     match tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(peer)).await {
         Ok(Ok(stream)) => {
             let (reader, writer) = stream.into_split();
-            tokio::spawn(read_framed(reader, peer, events.clone()));
+            tokio::spawn(read_framed(reader, peer, events.clone(), open));
             Some(writer)
         }
         Ok(Err(error)) => {
@@ -158,7 +168,9 @@ async fn read_framed(
     mut reader: OwnedReadHalf,
     peer: SocketAddr,
     events: UnboundedSender<TcpMessage>,
+    open: Arc<AtomicUsize>,
 ) {
+    open.fetch_add(1, Ordering::Relaxed);
     let mut pending: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 8192];
     loop {
@@ -177,6 +189,7 @@ async fn read_framed(
             break;
         }
     }
+    open.fetch_sub(1, Ordering::Relaxed);
     let _ = events.send(TcpMessage::Closed(peer));
 }
 
