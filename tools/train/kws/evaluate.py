@@ -16,8 +16,8 @@ import numpy as np
 
 from anger.data import load
 
-from . import channel, sounds, stream
-from .vocab import UNKNOWN, WORDS
+from . import channel, sounds, stream, wuw
+from .vocab import TRIGGER_WORDS, UNKNOWN, WORDS
 
 SAMPLE_RATE = 8000
 DETECTION_SLACK_S = 1.0
@@ -109,6 +109,27 @@ def false_accepts(scored, classes, thresholds):
             counts[event.word] += 1
         seconds += ends[-1] if len(ends) else 0.0
     return counts, seconds / 3600
+
+
+def real_phone(session, data_dir, split, classes, thresholds, rng):
+    """Real callers of one WUW split: "operator" detection (each clip a
+    stream, a hit from the word's start to 1 s after its end) and every
+    keyword event on their other words and sentences, all false."""
+    clips = wuw.clips(data_dir, split)
+    streams = wuw.operator_streams(clips)
+    rows = detection_figures(score_streams(session, [s[0] for s in streams]), streams, classes, thresholds)
+    other = score_streams(session, wuw.other_speech_streams(clips, rng))
+    counts, hours = false_accepts(other, classes, thresholds)
+    detected = np.array([r[0] for r in rows])
+    kinds = np.array([s[4] for s in streams])
+    return {"sessions": len(wuw.sessions(data_dir, split)), "operator_clips": len(rows),
+            "detection": float(detected.mean()),
+            "detection_by_kind": {k: (float(detected[kinds == k].mean()), int((kinds == k).sum()))
+                                  for k in wuw.OPERATOR_LABELS},
+            "latencies": np.array([r[1] for r in rows if r[0]]),
+            "fa_counts": counts, "hours": hours,
+            "events_per_hour": sum(counts.values()) / hours,
+            "trigger_fa_per_hour": sum(counts[w] for w in TRIGGER_WORDS) / hours}
 
 
 def detection_sweep(det_scored, det_streams, classes):

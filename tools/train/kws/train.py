@@ -132,7 +132,10 @@ def evaluate_model(kws_session, data, data_dir):
     fa_counts, fa_hours = evaluate.false_accepts(fa_scored, CLASSES, thresholds)
     nuisance_figures = {name: evaluate.false_accepts(evaluate.score_streams(kws_session, audios), CLASSES, thresholds)
                         for name, audios in nuisance.items()}
-    return {"streams": det_streams, "rows": rows, "thresholds": thresholds, "det_table": det_table,
+    real_phone = {split: evaluate.real_phone(kws_session, data_dir, split, CLASSES, thresholds,
+                                             np.random.default_rng([SEED, 103]))
+                  for split in ("held_out", "validation")}
+    return {"real_phone": real_phone, "streams": det_streams, "rows": rows, "thresholds": thresholds, "det_table": det_table,
             "fa_table": fa_table, "cross_checked_fa": evaluate.cross_checked_fa(fa_scored, CLASSES, fa_target),
             "fa_counts": fa_counts, "fa_hours": fa_hours, "fa_clips": len(clips), "nuisance": nuisance_figures}
 
