@@ -90,6 +90,13 @@ impl VirtualCall {
         self.deliver(at, input);
     }
 
+    /// Whether a menu waits for a choice at `at` (prompts and deadlines due
+    /// by then have run).
+    pub fn awaits_choice(&mut self, at: Duration) -> bool {
+        self.advance_to(at);
+        self.call.awaits_choice()
+    }
+
     /// Ends the call at `at` with the caller hanging up (unless it ended before),
     /// and returns the log.
     pub fn finish(mut self, at: Duration) -> Vec<Logged> {

@@ -90,6 +90,9 @@ impl RecordingReplay<'_> {
     }
 }
 
+/// A keyword window's end and the model's logits for it (`None`: too quiet to score).
+type ScoredWindow = (Duration, Option<Vec<f32>>);
+
 /// The audio front end of one replayed call: anger windows and keyword
 /// windows cut as the audio streams, scored in batches, and turned into the
 /// engine's inputs in time order.
@@ -116,12 +119,20 @@ impl Listener<'_, '_> {
         self.pending_anger.len() >= BATCH || self.pending_keywords.len() >= BATCH
     }
 
-    /// Scores what is pending and feeds the results to the call, oldest first.
+    /// Scores what is pending and feeds the results to the call, oldest
+    /// first; each keyword window is decided in the state the call is in by
+    /// then (digits and menu phrases count only while a menu waits).
     fn flush_into(&mut self, call: &mut VirtualCall) -> Result<(), RecordingError> {
-        let mut inputs = self.anger_inputs()?;
-        inputs.extend(self.keyword_inputs()?);
-        inputs.sort_by_key(|(at, _)| *at);
-        for (at, input) in inputs {
+        let mut anger = self.anger_inputs()?.into_iter().peekable();
+        for (at, logits) in self.keyword_scores()? {
+            while let Some((when, input)) = anger.next_if(|(when, _)| *when <= at) {
+                call.feed(when, input);
+            }
+            if let Some((when, input)) = self.decide(call, at, logits) {
+                call.feed(when, input);
+            }
+        }
+        for (at, input) in anger {
             call.feed(at, input);
         }
         Ok(())
@@ -156,8 +167,9 @@ impl Listener<'_, '_> {
             .collect())
     }
 
-    fn keyword_inputs(&mut self) -> Result<Vec<(Duration, Input)>, RecordingError> {
-        let (Some(keywords), Some(decider)) = (self.replay.keywords, self.decider.as_mut()) else {
+    /// The pending keyword windows with their logits.
+    fn keyword_scores(&mut self) -> Result<Vec<ScoredWindow>, RecordingError> {
+        let Some(keywords) = self.replay.keywords else {
             return Ok(Vec::new());
         };
         let scored: Vec<&[f32]> = self
@@ -173,24 +185,35 @@ impl Listener<'_, '_> {
             .rows(&scored)
             .map_err(|source| self.replay.model_error(self.path, source))?
             .into_iter();
-        let mut inputs = Vec::new();
-        for window in self.pending_keywords.drain(..) {
-            match window {
-                KeywordWindow::Quiet(_) => decider.quiet(),
-                KeywordWindow::Score(window) => {
-                    let logits = rows.next().unwrap_or_default();
-                    if let Some(hit) = decider.push(window.at, &logits) {
-                        inputs.push((
-                            hit.at,
-                            Input::Keyword {
-                                word: hit.word,
-                                confidence: hit.confidence,
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(inputs)
+        Ok(self
+            .pending_keywords
+            .drain(..)
+            .map(|window| match window {
+                KeywordWindow::Quiet(at) => (at, None),
+                KeywordWindow::Score(window) => (window.at, Some(rows.next().unwrap_or_default())),
+            })
+            .collect())
+    }
+
+    fn decide(
+        &mut self,
+        call: &mut VirtualCall,
+        at: Duration,
+        logits: Option<Vec<f32>>,
+    ) -> Option<(Duration, Input)> {
+        let decider = self.decider.as_mut()?;
+        decider.set_menu_waiting(call.awaits_choice(at));
+        let Some(logits) = logits else {
+            decider.quiet();
+            return None;
+        };
+        let hit = decider.push(at, &logits)?;
+        Some((
+            hit.at,
+            Input::Keyword {
+                word: hit.word,
+                confidence: hit.confidence,
+            },
+        ))
     }
 }

@@ -399,7 +399,7 @@ impl LiveCall {
         if !self.listening() {
             return;
         }
-        match self.listener.input(heard) {
+        match self.listener.input(heard, self.engine.awaits_choice()) {
             Some(keyword @ Input::Keyword { .. }) => {
                 // Barge-in: a spoken choice cuts the prompt short, like a key.
                 self.stop_prompts();

@@ -97,8 +97,10 @@ impl Listener {
         }
     }
 
-    /// The engine input an answer makes, if any.
-    pub fn input(&mut self, heard: Heard) -> Option<Input> {
+    /// The engine input an answer makes, if any; `menu_waiting` is the
+    /// engine's [`crate::engine::Call::awaits_choice`] now.
+    pub fn input(&mut self, heard: Heard, menu_waiting: bool) -> Option<Input> {
+        self.decider.set_menu_waiting(menu_waiting);
         match heard {
             Heard::Anger(scored) => {
                 let raw = scored.row?.first().copied()?;
