@@ -101,6 +101,8 @@ def write_manifest(path, results, words, totals):
         "[detection]",
         f"smoothing_windows = {stream.SMOOTHING}", f"refractory_s = {stream.REFRACTORY_S}",
         f"vad_floor_dbfs = {stream.VAD_FLOOR_DBFS}", f"vad_frame_s = {stream.VAD_FRAME / stream.SAMPLE_RATE}",
+        f"pause_s = {stream.PAUSE_FRAMES * stream.VAD_FRAME / stream.SAMPLE_RATE}",
+        f"pause_drop_db = {stream.PAUSE_DROP_DB}",
         f"words = {toml_value(WORDS)}", f"thresholds = {toml_value([words[w]['threshold'] for w in WORDS])}",
         f"trigger_words = {toml_value(TRIGGER_WORDS)}", "",
         "[training]", f'command = "{COMMAND}"',
@@ -115,6 +117,7 @@ def write_manifest(path, results, words, totals):
         f"false_accept_corpus = {toml_value(fa_corpus)}",
     ]
     lines += real_phone_summary(results["real_phone"])
+    lines += other_speech_summary(results["other_speech"])
     lines += [f"{k} = {toml_value(v)}" for k, v in totals.items()]
     for key in ("detection", "real_detection", "synthetic_detection", "fa_per_hour", "fa_per_hour_cross_checked",
                 "latency_median_s"):
@@ -250,6 +253,28 @@ def real_phone_summary(real):
     return lines
 
 
+def other_speech_summary(other):
+    lines = []
+    for name, (counts, hours, _) in other.items():
+        key = name.lower().replace(" ", "_").replace("-", "_")
+        lines += [f"other_speech_{key}_hours = {toml_value(hours)}",
+                  f"other_speech_{key}_trigger_fa_per_hour = {toml_value(sum(counts[w] for w in TRIGGER_WORDS) / hours)}",
+                  f"other_speech_{key}_events_per_hour = {toml_value(sum(counts.values()) / hours)}"]
+    return lines
+
+
+def other_speech_table(other):
+    """Markdown: trigger-word false accepts on the other held-out speech."""
+    lines = ["| held-out speech | what | hours | trigger-word false accepts per hour | which | events of any word per hour |",
+             "|---|---|---|---|---|---|"]
+    for name, (counts, hours, what) in other.items():
+        triggers = {w: counts[w] for w in TRIGGER_WORDS if counts[w]}
+        which = ", ".join(f"{w} ×{n}" for w, n in triggers.items()) or "none"
+        lines.append(f"| {name} | {what} | {hours:.2f} | **{sum(triggers.values()) / hours:.2f}** | {which} | "
+                     f"{sum(counts.values()) / hours:.1f} |")
+    return "\n".join(lines)
+
+
 def real_phone_section(real):
     """Markdown: per split, "operator" detection and the false accepts per word on the callers' other speech."""
     parts = [
@@ -287,6 +312,9 @@ def write_doc(path, results, words, totals):
     fa_words = ", ".join(f"{w} ×{n}" for w, n in results["fa_counts"].items() if n) or "none"
     text = DOC.format(
         real_phone=real_phone_section(results["real_phone"]), n_triggers=len(TRIGGER_WORDS),
+        other_speech=other_speech_table(results["other_speech"]),
+        real_hours=results["real_phone"]["held_out"]["hours"], trigger_list=", ".join(TRIGGER_WORDS),
+        real_one_fa=1 / results["real_phone"]["held_out"]["hours"],
         command=COMMAND, classes=", ".join(f"`{c}`" for c in CLASSES), n_classes=len(CLASSES),
         size_kb=results["size_bytes"] / 1024, ms1=results["ms_batch1"], ms8=results["ms_batch8"],
         windows=results.get("training_windows", "(see the last training run)"),
@@ -294,6 +322,8 @@ def write_doc(path, results, words, totals):
         real_share=examples.REAL_SHARE * 100, neural_share=examples.NEURAL_SHARE * 100,
         partial_share=examples.PARTIAL_SHARE * 100,
         silence_windows=examples.SILENCE_WINDOWS, epochs=model.EPOCHS, smoothing=stream.SMOOTHING,
+        pause_ms=stream.PAUSE_FRAMES * stream.VAD_FRAME / stream.SAMPLE_RATE * 1000,
+        pause_drop=stream.PAUSE_DROP_DB, refractory=stream.REFRACTORY_S,
         members=len(model.ENSEMBLE_SEEDS) * len(examples.PHRASE_SHARES),
         seeds=", ".join(str(s) for s in model.ENSEMBLE_SEEDS),
         phrase_shares=" and ".join(f"{share * 100:.0f} %" for share in examples.PHRASE_SHARES),

@@ -25,6 +25,7 @@ OPERATOR_LABELS = ("operator_isolated", "operator_in_sentence")
 OTHER_LABELS = ("other_word", "other_sentence")
 SPLITS = ("held_out", "validation", "train")
 TAIL_S = 1.2          # line after a clip, so a word at its very end can still fire
+MIN_WORD_S = 0.2      # shorter (or reversed) kw_start..kw_end marks are errors in the manifest
 
 
 @dataclass
@@ -47,9 +48,10 @@ def clips(data_dir, split):
     root = Path(data_dir) / "speech/wuw"
     with open(root / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    return [Clip(root / row["path"], row["label"], row["session"], seconds(row["kw_start"]), seconds(row["kw_end"]))
-            for row in rows
-            if row["label"] in OPERATOR_LABELS + OTHER_LABELS and split_of(row["session"]) == split]
+    found = [Clip(root / row["path"], row["label"], row["session"], seconds(row["kw_start"]), seconds(row["kw_end"]))
+             for row in rows
+             if row["label"] in OPERATOR_LABELS + OTHER_LABELS and split_of(row["session"]) == split]
+    return [c for c in found if c.label in OTHER_LABELS or c.kw_end - c.kw_start >= MIN_WORD_S]
 
 
 def seconds(field):
