@@ -58,6 +58,12 @@ def detection_streams(recordings, rng):
 
 def joined_streams(pieces, rng, gap=(0.2, 1.0)):
     """Consecutive pieces joined with gaps into ~60 s streams, each through a random line."""
+    return [channel.line(s, rng, None, level_db=(-10, 10), snr_db=(15, 40), loss=(0.0, 0.02))
+            for s in joined(pieces, rng, gap)]
+
+
+def joined(pieces, rng, gap=(0.2, 1.0)):
+    """Consecutive pieces joined with gaps into ~60 s streams, as they are."""
     streams, current, length = [], [], 0
     for piece in pieces:
         current += [piece, np.zeros(int(rng.uniform(*gap) * SAMPLE_RATE))]
@@ -67,7 +73,7 @@ def joined_streams(pieces, rng, gap=(0.2, 1.0)):
             current, length = [], 0
     if current:
         streams.append(np.concatenate(current))
-    return [channel.line(s, rng, None, level_db=(-10, 10), snr_db=(15, 40), loss=(0.0, 0.02)) for s in streams]
+    return streams
 
 
 def false_accept_streams(clips, rng):
@@ -118,7 +124,7 @@ def real_phone(session, data_dir, split, classes, thresholds, rng):
     clips = wuw.clips(data_dir, split)
     streams = wuw.operator_streams(clips)
     rows = detection_figures(score_streams(session, [s[0] for s in streams]), streams, classes, thresholds)
-    other = score_streams(session, wuw.other_speech_streams(clips, rng))
+    other = score_streams(session, joined(wuw.other_speech(clips), rng))
     counts, hours = false_accepts(other, classes, thresholds)
     detected = np.array([r[0] for r in rows])
     kinds = np.array([s[4] for s in streams])

@@ -129,8 +129,8 @@ def evaluate_model(kws_session, data, data_dir):
     fa_table = evaluate.fa_sweep(fa_scored, CLASSES)
     # Thresholds are set on real speech: RAVDESS + TESS and the validation
     # callers' other speech on real phone lines (never the held-out callers).
-    tuning = fa_scored + evaluate.score_streams(kws_session, wuw.other_speech_streams(
-        wuw.clips(data_dir, "validation"), np.random.default_rng([SEED, 104])))
+    tuning = fa_scored + evaluate.score_streams(kws_session, evaluate.joined(
+        wuw.other_speech(wuw.clips(data_dir, "validation")), np.random.default_rng([SEED, 104])))
     thresholds = evaluate.choose_thresholds(evaluate.fa_sweep(tuning, CLASSES), tuning, CLASSES, fa_target)
     rows = evaluate.detection_figures(det_scored, det_streams, CLASSES, thresholds)
     fa_counts, fa_hours = evaluate.false_accepts(fa_scored, CLASSES, thresholds)

@@ -76,19 +76,7 @@ def operator_streams(split_clips):
     return streams
 
 
-def other_speech_streams(split_clips, rng, stream_s=60.0, gap_s=(0.2, 1.0)):
-    """The other words and sentences, joined per caller in order with short
-    gaps into streams of about `stream_s`: every keyword event is false."""
-    streams, current, length = [], [], 0
-    for clip in split_clips:
-        if clip.label not in OTHER_LABELS:
-            continue
-        piece = load(clip.path)
-        current += [piece, np.zeros(int(rng.uniform(*gap_s) * SAMPLE_RATE), np.float32)]
-        length += len(piece)
-        if length >= stream_s * SAMPLE_RATE:
-            streams.append(np.concatenate(current))
-            current, length = [], 0
-    if current:
-        streams.append(np.concatenate(current))
-    return streams
+def other_speech(split_clips):
+    """The callers' other words and sentences, in manifest order (per caller):
+    every keyword event in them is false."""
+    return [load(clip.path) for clip in split_clips if clip.label in OTHER_LABELS]
