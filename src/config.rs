@@ -513,7 +513,7 @@ impl GatewayConfig {
             ("human_words", &self.policy.human_words),
             ("complaint_words", &self.policy.complaint_words),
         ];
-        for (key, words) in acted_on {
+        for (key, words) in &acted_on {
             if let Some(word) = words
                 .iter()
                 .find(|w| !listened.contains(&normalize_phrase(w)))
@@ -523,7 +523,15 @@ impl GatewayConfig {
                 )));
             }
         }
-        Ok(KeywordModel::new(model, self.keywords.words.clone())?)
+        let escalation = acted_on
+            .iter()
+            .flat_map(|(_, words)| words.iter().cloned())
+            .collect();
+        Ok(KeywordModel::new(
+            model,
+            self.keywords.words.clone(),
+            escalation,
+        )?)
     }
 
     fn invalid_at(&self, section: &str, key: &str, message: String) -> ConfigError {

@@ -13,7 +13,7 @@ mod windows;
 
 pub use anger_score::AngerScorer;
 pub use decode::{AudioError, ChannelPick, Recording};
-pub use keywords::{Hit, KeywordDecider, KeywordWindow, KeywordWindows};
+pub use keywords::{Hit, KeywordDecider, KeywordWindow, KeywordWindows, Pause};
 pub use prompts::{PromptError, PromptLibrary};
 pub use resample::{ResampleError, Resampler};
 pub use vad::{level_db, Vad, VadConfig};

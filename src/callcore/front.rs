@@ -137,19 +137,23 @@ impl FrontEnd {
         }
     }
 
-    /// The next engine input, with the call time of the audio it came from,
-    /// once every earlier window has been answered.
-    pub fn poll_input(&mut self) -> Option<(Duration, Input)> {
-        while let Some(head) = self.pending.front() {
-            if head.token.is_some() && head.answer.is_none() {
-                return None;
-            }
-            let head = self.pending.pop_front()?;
-            if let Some(input) = self.decide(head) {
-                return Some(input);
-            }
+    /// The call time of the oldest window, once it and every window before
+    /// it can be decided (answered, or too quiet to score).
+    pub fn next_ready(&self) -> Option<Duration> {
+        let head = self.pending.front()?;
+        (head.token.is_none() || head.answer.is_some()).then_some(head.at)
+    }
+
+    /// Decides the oldest window, in the call's state at its time: while no
+    /// menu waits for a choice, spoken digits and menu phrases are not
+    /// listened for. Its engine input, if it makes one.
+    pub fn decide_next(&mut self, menu_waiting: bool) -> Option<(Duration, Input)> {
+        self.next_ready()?;
+        let head = self.pending.pop_front()?;
+        if let Some(keywords) = self.keywords.as_mut() {
+            keywords.decider.set_menu_waiting(menu_waiting);
         }
-        None
+        self.decide(head)
     }
 
     /// Windows given up unanswered so far.

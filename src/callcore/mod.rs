@@ -277,7 +277,8 @@ impl CallCore {
         self.now
     }
 
-    /// Moves the front end's jobs out and its decisions into the engine.
+    /// Moves the front end's jobs out and its decisions into the engine,
+    /// each window decided in the state the call is in at its time.
     fn pump(&mut self) {
         loop {
             let Some(front) = self.front.as_mut() else {
@@ -286,8 +287,17 @@ impl CallCore {
             while let Some(job) = front.poll_job() {
                 self.outputs.push_back(CoreOutput::Score(job));
             }
-            let Some((at, input)) = front.poll_input() else {
+            let Some(at) = front.next_ready() else {
                 return;
+            };
+            self.advance_to(at.max(self.now));
+            let menu_waiting = self.engine.awaits_choice();
+            let Some((at, input)) = self
+                .front
+                .as_mut()
+                .and_then(|f| f.decide_next(menu_waiting))
+            else {
+                continue;
             };
             self.deliver_at(at, input);
         }

@@ -129,6 +129,15 @@ impl Call {
         }
     }
 
+    /// True while a menu waits for a choice: only then can a spoken digit,
+    /// yes/no or a menu phrase do anything; outside a menu, only the words
+    /// that escalate (the policy's human and complaint words) are heard. The
+    /// keyword decision asks this before every window it decides
+    /// ([`crate::audio::KeywordDecider::set_menu_waiting`]).
+    pub fn awaits_choice(&self) -> bool {
+        matches!(self.phase, Phase::Menu { .. })
+    }
+
     /// True once the call was transferred or ended; later inputs change nothing.
     pub fn is_settled(&self) -> bool {
         matches!(self.phase, Phase::Transferred | Phase::Ended)

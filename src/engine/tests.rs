@@ -436,3 +436,24 @@ fn zero_said_three_times_asks_for_a_person_like_the_key() {
         Some(Reason::HumanRequest)
     );
 }
+
+#[test]
+fn a_choice_is_awaited_only_while_a_menu_waits_for_one() {
+    assert!(
+        !Call::new(Arc::new(config()), None).awaits_choice(),
+        "not started"
+    );
+    assert!(call().awaits_choice(), "at the entry node");
+    assert!(
+        !call_with(config(), false).awaits_choice(),
+        "no menu: spoken digits have nothing to choose"
+    );
+    let mut served = call();
+    served.handle(secs(2.0), keyword("opening hours"));
+    assert!(!served.awaits_choice(), "playing a self-service flow");
+    served.handle(secs(5.0), Input::PromptDone);
+    assert!(served.awaits_choice(), "back at the entry node");
+    let mut transferred = call();
+    transferred.handle(secs(2.0), keyword("投诉"));
+    assert!(!transferred.awaits_choice(), "handed over");
+}

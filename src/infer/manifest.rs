@@ -84,7 +84,9 @@ fn default_prior_windows() -> f32 {
 /// How a keyword model's window outputs become detections: P(word)
 /// averaged over `smoothing_windows` windows must reach the word's threshold
 /// while the word is the latest window's top class; then nothing fires for
-/// `refractory_s`.
+/// `refractory_s`. Speech after a pause of `pause_s` (frames below the VAD
+/// floor or `pause_drop_db` under the window's loudest) is scored without
+/// what came before the pause.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Detection {
@@ -96,6 +98,10 @@ pub struct Detection {
     /// …in frames of this length, which must be the call's 20 ms packets.
     #[serde(default = "default_vad_frame_s")]
     pub vad_frame_s: f64,
+    #[serde(default = "default_pause_s")]
+    pub pause_s: f64,
+    #[serde(default = "default_pause_drop_db")]
+    pub pause_drop_db: f32,
     pub words: Vec<String>,
     pub thresholds: Vec<f32>,
     /// The words the evaluation's targets were set for (information only).
@@ -111,6 +117,14 @@ fn default_vad_frame_s() -> f64 {
     0.02
 }
 
+fn default_pause_s() -> f64 {
+    0.2
+}
+
+fn default_pause_drop_db() -> f32 {
+    30.0
+}
+
 impl Detection {
     fn problem(&self, classes: &[String]) -> Option<String> {
         if self.smoothing_windows == 0 || !(0.0..=60.0).contains(&self.refractory_s) {
@@ -119,6 +133,12 @@ impl Detection {
         if (self.vad_frame_s - 0.02).abs() > 1e-9 || !(-120.0..=0.0).contains(&self.vad_floor_dbfs)
         {
             return Some("detection.vad_frame_s must be 0.02 (the call's 20 ms packets) and detection.vad_floor_dbfs within -120..=0".into());
+        }
+        if !(0.02..=1.0).contains(&self.pause_s) || !(0.0..=120.0).contains(&self.pause_drop_db) {
+            return Some(
+                "detection.pause_s must be within 0.02..=1 and detection.pause_drop_db within 0..=120"
+                    .into(),
+            );
         }
         if self.words.len() != self.thresholds.len() {
             return Some("detection.words and detection.thresholds need the same length".into());

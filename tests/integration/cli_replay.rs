@@ -454,7 +454,7 @@ fn with_a_menu_prompts_take_their_real_length_before_the_no_input_timer() {
     .filter(|l| l["event"] == "prompt")
     .map(|l| l["t"].as_f64().unwrap())
     .collect();
-    // main.wav plays 721 frames of 20 ms (14.42 s), as a live call sends it;
+    // main.wav plays 793 frames of 20 ms (15.86 s), as a live call sends it;
     // then 8 s of silence from the caller re-prompts.
-    assert_eq!(prompts, vec![0.0, 22.42]);
+    assert_eq!(prompts, vec![0.0, 23.86]);
 }

@@ -10,5 +10,9 @@ data=${1:-../shared/data}
 [ -f "$data/MANIFEST.tsv" ] || { echo "train_kws: $data/MANIFEST.tsv not found: pass the shared data directory" >&2; exit 2; }
 bash tools/train/kws/system_packages.sh
 bash tools/train/setup.sh
+# The keyword decision must still be the gateway's (tests/data/keyword_decisions.json).
+PYTHONPATH=tools/train .venv-train/bin/python -m kws.decisions
 # nice: training shares the 2 cores with builds.
 OMP_NUM_THREADS=2 PYTHONPATH=tools/train nice -n 10 .venv-train/bin/python -m kws.train --data "$data" "${@:2}"
+# The vectors follow the model (its logits and thresholds); the Rust tests assert them.
+PYTHONPATH=tools/train .venv-train/bin/python -m kws.decisions --write

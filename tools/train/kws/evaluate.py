@@ -16,8 +16,8 @@ import numpy as np
 
 from anger.data import load
 
-from . import channel, sounds, stream
-from .vocab import UNKNOWN, WORDS
+from . import channel, sounds, stream, wuw
+from .vocab import TRIGGER_WORDS, UNKNOWN, WORDS
 
 SAMPLE_RATE = 8000
 DETECTION_SLACK_S = 1.0
@@ -58,6 +58,12 @@ def detection_streams(recordings, rng):
 
 def joined_streams(pieces, rng, gap=(0.2, 1.0)):
     """Consecutive pieces joined with gaps into ~60 s streams, each through a random line."""
+    return [channel.line(s, rng, None, level_db=(-10, 10), snr_db=(15, 40), loss=(0.0, 0.02))
+            for s in joined(pieces, rng, gap)]
+
+
+def joined(pieces, rng, gap=(0.2, 1.0)):
+    """Consecutive pieces joined with gaps into ~60 s streams, as they are."""
     streams, current, length = [], [], 0
     for piece in pieces:
         current += [piece, np.zeros(int(rng.uniform(*gap) * SAMPLE_RATE))]
@@ -67,7 +73,7 @@ def joined_streams(pieces, rng, gap=(0.2, 1.0)):
             current, length = [], 0
     if current:
         streams.append(np.concatenate(current))
-    return [channel.line(s, rng, None, level_db=(-10, 10), snr_db=(15, 40), loss=(0.0, 0.02)) for s in streams]
+    return streams
 
 
 def false_accept_streams(clips, rng):
@@ -109,6 +115,27 @@ def false_accepts(scored, classes, thresholds):
             counts[event.word] += 1
         seconds += ends[-1] if len(ends) else 0.0
     return counts, seconds / 3600
+
+
+def real_phone(session, data_dir, split, classes, thresholds, rng):
+    """Real callers of one WUW split: "operator" detection (each clip a
+    stream, a hit from the word's start to 1 s after its end) and every
+    keyword event on their other words and sentences, all false."""
+    clips = wuw.clips(data_dir, split)
+    streams = wuw.operator_streams(clips)
+    rows = detection_figures(score_streams(session, [s[0] for s in streams]), streams, classes, thresholds)
+    other = score_streams(session, joined(wuw.other_speech(clips), rng))
+    counts, hours = false_accepts(other, classes, thresholds)
+    detected = np.array([r[0] for r in rows])
+    kinds = np.array([s[4] for s in streams])
+    return {"sessions": len(wuw.sessions(data_dir, split)), "operator_clips": len(rows),
+            "detection": float(detected.mean()),
+            "detection_by_kind": {k: (float(detected[kinds == k].mean()), int((kinds == k).sum()))
+                                  for k in wuw.OPERATOR_LABELS},
+            "latencies": np.array([r[1] for r in rows if r[0]]),
+            "fa_counts": counts, "hours": hours,
+            "events_per_hour": sum(counts.values()) / hours,
+            "trigger_fa_per_hour": sum(counts[w] for w in TRIGGER_WORDS) / hours}
 
 
 def detection_sweep(det_scored, det_streams, classes):

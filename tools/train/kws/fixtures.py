@@ -3,10 +3,12 @@ Python streaming detector finds in them (the Rust side must find the same).
 
     PYTHONPATH=tools/train python -m kws.fixtures --data ../shared/data
 
-Voices are held out of training: espeak-ng variant f3 in Mandarin, flite's
-rms in English; the negative call is real speech (RAVDESS, never trained
-on) with DTMF and a music-like chord. Every call goes through a light phone
-line (35 dB SNR) and is written as 8 kHz mono 16-bit FLAC.
+Voices are held out of training: espeak-ng variant f3 in Mandarin and
+English, flite's rms in English, Kokoro's jf_nezumi in Mandarin; the negative
+call is real speech (RAVDESS, never trained on) with DTMF and a music-like
+chord. Every synthetic call goes through a light phone line (35 dB SNR); the
+real-phone calls are held-out WUW callers (speech/wuw, CC BY-SA 4.0) as
+recorded. All are written as 8 kHz mono 16-bit FLAC.
 """
 import argparse
 import tomllib
@@ -26,6 +28,11 @@ RATE = 8000
 MANDARIN_VOICE = "cmn+f3"
 ENGLISH_VOICE = "rms"
 NO_KEYWORD_ACTORS = [f"{n:02d}" for n in range(1, 13)]
+KOKORO_VOICE = synth.KOKORO_HELD_OUT
+# Held-out WUW callers (wuw.split_of: "held_out"), picked among those the
+# model hears (a regression check, not an evaluation).
+PHONE_OPERATOR_CLIPS = ["00004/WUWII00004_001.flac", "00025/WUWII00025_001.flac", "00067/WUWII00067_001.flac"]
+PHONE_SENTENCE = "00074/WUWII00074_008.flac"   # "Use Onword"
 
 
 def say(engine, voice, text, rate=1.0, pitch=0):
@@ -52,6 +59,31 @@ def complaint():
 def menu_digit():
     english = lambda text: say("flite", ENGLISH_VOICE, text)
     return [pause(3.0), english("four"), pause(3.0), english("one"), pause(3.0)]
+
+
+def agent_x3_quick():
+    english = lambda rate: say("espeak", "en-us+f3", "agent", rate)
+    return [pause(1.0), english(1.0), pause(0.4), english(0.95), pause(0.5), english(1.05), pause(2.0)]
+
+
+def mandarin_neutral():
+    return [pause(0.8), say("kokoro", KOKORO_VOICE, "你好，我想查一下我上个月的账单，谢谢。"), pause(2.0)]
+
+
+def wuw_clip(data_dir, name):
+    return load(Path(data_dir) / "speech/wuw" / name)
+
+
+def operator_x3(data_dir):
+    """Three held-out callers saying "Operator", as recorded on their lines."""
+    parts = []
+    for name in PHONE_OPERATOR_CLIPS:
+        parts += [wuw_clip(data_dir, name), pause(0.3)]
+    return parts + [pause(1.5)]
+
+
+def phone_sentence(data_dir):
+    return [wuw_clip(data_dir, PHONE_SENTENCE), pause(1.5)]
 
 
 def no_keywords(data_dir, rng):
@@ -91,10 +123,13 @@ def main():
     args = parser.parse_args()
     rng = np.random.default_rng(11)
     calls = {"kws_human_x3": human_x3(), "kws_complaint": complaint(), "kws_menu_digit": menu_digit(),
-             "kws_no_keywords": no_keywords(args.data, rng)}
+             "kws_no_keywords": no_keywords(args.data, rng), "kws_agent_x3_quick": agent_x3_quick(),
+             "kws_mandarin_neutral": mandarin_neutral()}
+    real = {"kws_phone_operator_x3": operator_x3(args.data), "kws_phone_sentence": phone_sentence(args.data)}
     session, classes, thresholds, detection = detector(ROOT)
-    for seed, (name, parts) in enumerate(calls.items()):
-        audio = phone(parts, seed)
+    recorded = [(name, phone(parts, seed)) for seed, (name, parts) in enumerate(calls.items())]
+    recorded += [(name, np.concatenate(parts)) for name, parts in real.items()]
+    for name, audio in recorded:
         audio = np.round(audio * 32767).astype(np.int16)
         path = ROOT / "fixtures/calls" / name / "call.flac"
         path.parent.mkdir(parents=True, exist_ok=True)

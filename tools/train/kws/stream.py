@@ -3,7 +3,11 @@
 Every hop (0.1 s) the last 1.0 s of audio (zero-padded at the start of the
 stream) is scored. A window whose 20 ms frames are all below -45 dBFS RMS
 is not scored: it counts as silence (P = 0 for every word) and fires
-nothing. P = softmax(logits); each word's smoothed P is the mean of its
+nothing. A window in which speech follows a pause (at least 200 ms of
+frames below -45 dBFS or 30 dB under the window's loudest frame) is scored
+with everything before that pause replaced by the pause's own line sound:
+the model hears what was said since the pause, so a word said again after
+a pause is a new word, not the tail of the last one. P = softmax(logits); each word's smoothed P is the mean of its
 last `smoothing` values (the history starts as zeros). A detection fires
 for the word with the highest smoothed P when that is >= the word's
 threshold and the word is also the arg-max class of the latest window;
@@ -21,7 +25,9 @@ HOP = 800
 VAD_FRAME = 160
 VAD_FLOOR_DBFS = -45.0
 SMOOTHING = 2
-REFRACTORY_S = 1.0
+REFRACTORY_S = 0.5
+PAUSE_FRAMES = 10        # 200 ms
+PAUSE_DROP_DB = 30.0
 
 
 @dataclass
@@ -31,19 +37,56 @@ class Event:
     confidence: float    # the smoothed P
 
 
-def windows(audio):
-    """The scored windows [n, WINDOW] and their end times: one per hop."""
+def recorded_windows(audio):
+    """The last WINDOW samples at every hop, as recorded [n, WINDOW], and their end times."""
     padded = np.concatenate([np.zeros(WINDOW, np.float32), audio.astype(np.float32)])
     ends = np.arange(HOP, len(audio) + 1, HOP)
     index = ends[:, None] + np.arange(WINDOW)[None, :]
     return padded[index], ends / SAMPLE_RATE
 
 
+def windows(audio):
+    """The scored windows [n, WINDOW] (cut after their last pause) and their end times: one per hop."""
+    batch, ends = recorded_windows(audio)
+    for window, levels in zip(batch, frame_levels(batch)):
+        cut_before_pause(window, levels)
+    return batch, ends
+
+
+def frame_levels(batch):
+    """dBFS RMS of every 20 ms frame, [n, WINDOW / VAD_FRAME] (the gateway's level_db)."""
+    frames = batch.reshape(len(batch), -1, VAD_FRAME).astype(np.float64)
+    return 10 * np.log10(np.mean(frames ** 2, axis=2) + 1e-10)
+
+
+def last_pause(levels):
+    """(first, end) frame of the window's last pause that speech follows, or None."""
+    quiet = levels < max(VAD_FLOOR_DBFS, levels.max() - PAUSE_DROP_DB)
+    speech_from = None
+    for frame in range(len(levels) - 1, -1, -1):
+        if not quiet[frame]:
+            speech_from = frame
+        elif speech_from is not None and frame == speech_from - PAUSE_FRAMES:
+            first = frame
+            while first > 0 and quiet[first - 1]:
+                first -= 1
+            return first, speech_from
+    return None
+
+
+def cut_before_pause(window, levels):
+    """In place: what came before the last pause that speech follows becomes
+    that pause's own sound, repeated."""
+    pause = last_pause(levels)
+    if pause is None or pause[0] == 0:
+        return
+    start, end = pause[0] * VAD_FRAME, pause[1] * VAD_FRAME
+    window[:start] = window[start + np.arange(start) % (end - start)]
+
+
 def voiced(batch):
     """True for windows with at least one 20 ms frame at or above -45 dBFS RMS."""
-    frames = batch.reshape(len(batch), -1, VAD_FRAME)
-    rms_db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=2) + 1e-20)
-    return (rms_db >= VAD_FLOOR_DBFS).any(axis=1)
+    return (frame_levels(batch) >= VAD_FLOOR_DBFS).any(axis=1)
 
 
 def softmax(logits):
@@ -66,8 +109,9 @@ def probabilities(session, audio, batch=512):
 
 
 def detect(probs, is_voiced, ends, classes, thresholds, smoothing=SMOOTHING, refractory_s=REFRACTORY_S):
-    """Events from per-window P. `thresholds`: {word: threshold} for the word classes."""
-    word_columns = [i for i, c in enumerate(classes) if not c.startswith("_")]
+    """Events from per-window P. `thresholds`: {word: threshold} of the words
+    listened for (the gateway's KeywordDecider hears only these)."""
+    word_columns = [i for i, c in enumerate(classes) if c in thresholds]
     word_thresholds = np.array([thresholds[classes[i]] for i in word_columns])
     word_probs = probs[:, word_columns]
     history = np.concatenate([np.zeros((smoothing - 1, len(word_columns)), np.float32), word_probs])

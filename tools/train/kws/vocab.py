@@ -18,8 +18,9 @@ MANDARIN_WORDS = ["人工", "转人工", "投诉", "赔偿", "是", "不是",
 WORDS = ENGLISH_WORDS + MANDARIN_WORDS
 CLASSES = [SILENCE, UNKNOWN] + WORDS
 
-# The words that hand the call to a person: the strict false-accept target applies to them.
-TRIGGER_WORDS = ["agent", "人工", "complaint", "投诉", "refund", "赔偿"]
+# The words that hand the call over (the sample configuration's human_words
+# and complaint_words): the strict false-accept target applies to them.
+TRIGGER_WORDS = ["agent", "representative", "operator", "人工", "转人工", "complaint", "refund", "投诉", "赔偿"]
 
 ENGLISH_NEAR_MISSES = [
     "agency", "urgent", "regent", "aging", "gentle", "present", "representation", "repetitive",
