@@ -8,10 +8,11 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::audio::{
-    AngerScorer, KeywordDecider, KeywordWindow, KeywordWindows, VadConfig, VoicedWindows,
+    AngerScorer, KeywordDecider, KeywordWindow, KeywordWindows, Pause, VadConfig, VoicedWindows,
+    FRAME_SAMPLES,
 };
 use crate::engine::Input;
-use crate::infer::{Calibration, InferError, WindowModel};
+use crate::infer::{Calibration, InferError, KeywordModel, WindowModel};
 
 /// Windows waiting for an answer at most; past that the oldest is given up
 /// (a stalled inference thread must not grow a call without bound).
@@ -59,6 +60,30 @@ impl AngerSetup {
 pub struct KeywordSetup {
     pub windows: KeywordWindows,
     pub decider: KeywordDecider,
+}
+
+impl KeywordSetup {
+    /// A new call's windows and decision, as the keyword model's manifest
+    /// and the configured words say.
+    pub fn of_model(model: &KeywordModel) -> KeywordSetup {
+        let manifest = model.model().manifest();
+        let detection = model.detection();
+        let frame_s = FRAME_SAMPLES as f64 / f64::from(manifest.sample_rate);
+        let pause = Pause {
+            frames: (detection.pause_s / frame_s).round() as usize,
+            drop_db: detection.pause_drop_db,
+        };
+        KeywordSetup {
+            windows: KeywordWindows::new(
+                manifest.window_samples(),
+                manifest.hop_samples(),
+                detection.vad_floor_dbfs,
+                pause,
+            ),
+            decider: KeywordDecider::new(&manifest.classes, detection, model.listen())
+                .with_escalation_words(model.escalation()),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{InferError, WindowModel};
-use crate::audio::{KeywordDecider, KeywordWindows, Pause, FRAME_SAMPLES};
+use super::{Detection, InferError, WindowModel};
 
 pub struct KeywordModel {
     model: Arc<WindowModel>,
@@ -41,27 +40,22 @@ impl KeywordModel {
         &self.model
     }
 
-    /// A new stream's windows.
-    pub fn windows(&self) -> KeywordWindows {
-        let manifest = self.model.manifest();
-        let detection = manifest.detection.as_ref().expect("checked in new");
-        let frame_s = FRAME_SAMPLES as f64 / f64::from(manifest.sample_rate);
-        KeywordWindows::new(
-            manifest.window_samples(),
-            manifest.hop_samples(),
-            detection.vad_floor_dbfs,
-            Pause {
-                frames: (detection.pause_s / frame_s).round() as usize,
-                drop_db: detection.pause_drop_db,
-            },
-        )
+    /// The words listened for, each a class of the model.
+    pub fn listen(&self) -> &[String] {
+        &self.listen
     }
 
-    /// A new stream's decision.
-    pub fn decider(&self) -> KeywordDecider {
-        let manifest = self.model.manifest();
-        let detection = manifest.detection.as_ref().expect("checked in new");
-        KeywordDecider::new(&manifest.classes, detection, &self.listen)
-            .with_escalation_words(&self.escalation)
+    /// The words heard in every state of the call (the rest only in a menu).
+    pub fn escalation(&self) -> &[String] {
+        &self.escalation
+    }
+
+    /// How window outputs become words (checked present in [`Self::new`]).
+    pub fn detection(&self) -> &Detection {
+        self.model
+            .manifest()
+            .detection
+            .as_ref()
+            .expect("checked in KeywordModel::new")
     }
 }

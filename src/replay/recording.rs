@@ -91,10 +91,7 @@ impl RecordingReplay<'_> {
                 source,
             }
         })?;
-        let keywords = self.keywords.map(|model| KeywordSetup {
-            windows: model.windows(),
-            decider: model.decider(),
-        });
+        let keywords = self.keywords.map(KeywordSetup::of_model);
         Ok(FrontEnd::new(anger, keywords))
     }
 

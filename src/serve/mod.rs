@@ -81,10 +81,7 @@ pub struct Shared {
 impl Shared {
     /// A new call's audio front end.
     fn front_end(&self) -> FrontEnd {
-        let keywords = KeywordSetup {
-            windows: self.keywords.windows(),
-            decider: self.keywords.decider(),
-        };
+        let keywords = KeywordSetup::of_model(&self.keywords);
         FrontEnd::new(self.anger.clone(), Some(keywords))
     }
 }
