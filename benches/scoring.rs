@@ -73,7 +73,7 @@ fn keywords_per_second_of_audio(c: &mut Criterion) {
 fn replay_speed(c: &mut Criterion) {
     let model = WindowModel::load(&repo("models/anger.toml")).expect("models/anger.toml loads");
     let keywords = GatewayConfig::load(&repo("sip-config/gateway.toml"))
-        .and_then(|config| config.load_keyword_model())
+        .and_then(|config| voicegate::models::keyword_model(&config))
         .expect("the sample configuration's keyword model loads");
     let replay = RecordingReplay {
         config: Arc::new(EngineConfig::default()),

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod fuzz;
 pub mod infer;
 pub mod menu;
+pub mod models;
 pub mod paths;
 pub mod replay;
 pub mod rtp;

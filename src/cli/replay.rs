@@ -13,6 +13,7 @@ use crate::callcore::{json_event, CallEvent, CallSummary, EventKind};
 use crate::config::{checked_menu, GatewayConfig};
 use crate::infer::{KeywordModel, WindowModel};
 use crate::menu::{self, Menu};
+use crate::models;
 use crate::replay::{self, RecordingReplay};
 
 #[derive(Debug, Args)]
@@ -106,8 +107,8 @@ struct Models {
 
 fn load_models(config: &GatewayConfig) -> Result<Models, Failure> {
     Ok(Models {
-        anger: WindowModel::load(&config.anger_model_path()).map_err(Failure::input)?,
-        keywords: config.load_keyword_model().map_err(Failure::input)?,
+        anger: models::anger_model(config).map_err(Failure::input)?,
+        keywords: models::keyword_model(config).map_err(Failure::input)?,
     })
 }
 

@@ -23,8 +23,9 @@ use crate::audio::{PromptError, PromptLibrary};
 use crate::callcore::{AngerSetup, EventSink, FrontEnd, HandoffSettings, JsonLines, KeywordSetup};
 use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings};
 use crate::engine::EngineConfig;
-use crate::infer::{InferError, KeywordModel, WindowModel};
+use crate::infer::{InferError, KeywordModel};
 use crate::menu::{self, Menu};
+use crate::models;
 use crate::sip::{Registration, UserAgent};
 
 pub use ports::PortPool;
@@ -183,10 +184,10 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
                 source,
             }
         })?;
-    let anger = Arc::new(WindowModel::load(&config.anger_model_path())?);
+    let anger = Arc::new(models::anger_model(config)?);
     let anger_setup = AngerSetup::of_model(&anger, config.scoring.smoothing)
         .map_err(|e| InferError::Run(format!("{}: {e}", config.anger_model_path().display())))?;
-    let keywords = config.load_keyword_model()?;
+    let keywords = models::keyword_model(config)?;
     let anger_scorer = scorer::Scorer::start(anger).map_err(ServeError::Runtime)?;
     let keyword_scorer =
         scorer::Scorer::start(keywords.model().clone()).map_err(ServeError::Runtime)?;

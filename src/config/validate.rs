@@ -1,0 +1,230 @@
+//! Checks of a gateway.toml beyond its schema: ranges, references between
+//! sections, the words the keyword model can hear; every error names the
+//! key's line.
+
+use std::path::Path;
+
+use super::{ConfigError, GatewayConfig};
+use crate::menu::normalize_phrase;
+use crate::source::FileError;
+
+impl GatewayConfig {
+    pub(super) fn validate(&self, text: &str) -> Result<(), ConfigError> {
+        let invalid = |section: &str, key: &str, message: String| -> ConfigError {
+            FileError::invalid(&self.source, line_of_key(text, section, key), message).into()
+        };
+        for (reason, queue) in self.routing.entries() {
+            if !self.queues.contains_key(queue) {
+                return Err(invalid(
+                    "routing",
+                    reason.as_str(),
+                    format!(
+                        "routing.{reason} names queue {queue:?}, which is not defined: add [queues.{queue}] with a uri"
+                    ),
+                ));
+            }
+        }
+        if !(self.scoring.smoothing > 0.0 && self.scoring.smoothing <= 1.0) {
+            return Err(invalid(
+                "scoring",
+                "smoothing",
+                "scoring.smoothing must be in (0, 1]: the share of each new score".into(),
+            ));
+        }
+        let sip = &self.sip;
+        if !(sip.ring_s >= 0.0 && sip.ring_s <= 60.0) {
+            return Err(invalid(
+                "sip",
+                "ring_s",
+                "sip.ring_s must be between 0 and 60 seconds".into(),
+            ));
+        }
+        if !sip
+            .product
+            .chars()
+            .all(|c| c.is_ascii_graphic() || c == ' ')
+        {
+            return Err(invalid(
+                "sip",
+                "product",
+                "sip.product must be printable ASCII (a header value): e.g. \"voicegate\", or \"\" for none".into(),
+            ));
+        }
+        if !(1..=100_000).contains(&sip.max_calls) {
+            return Err(invalid(
+                "sip",
+                "max_calls",
+                "sip.max_calls must be between 1 and 100000".into(),
+            ));
+        }
+        if sip.listen.ip().is_unspecified() && sip.advertise.is_none() {
+            return Err(invalid("sip", "listen", format!("sip.listen {} is a wildcard address: set sip.advertise to the IP address phones and trunks reach voicegate at", sip.listen)));
+        }
+        if let Some(register) = &sip.register {
+            if !register.registrar.starts_with("sip:") || register.registrar.len() <= 4 {
+                return Err(invalid(
+                    "sip.register",
+                    "registrar",
+                    format!(
+                        "sip.register.registrar {:?} is not a SIP URI: write it as sip:HOST[:PORT]",
+                        register.registrar
+                    ),
+                ));
+            }
+            if !(60..=86_400).contains(&register.expires) {
+                return Err(invalid(
+                    "sip.register",
+                    "expires",
+                    "sip.register.expires must be between 60 and 86400 seconds".into(),
+                ));
+            }
+        }
+        let [low, high] = self.rtp.ports;
+        if low > high || low == 0 {
+            return Err(invalid("rtp", "ports", format!("rtp.ports [{low}, {high}] is not a range: give [LOW, HIGH] with 0 < LOW <= HIGH")));
+        }
+        if !(self.rtp.inactivity_s > 0.0 && self.rtp.inactivity_s <= 3600.0) {
+            return Err(invalid(
+                "rtp",
+                "inactivity_s",
+                "rtp.inactivity_s must be above 0 and at most 3600 seconds".into(),
+            ));
+        }
+        if !(self.transfer.retry_s >= 1.0 && self.transfer.retry_s <= 3600.0) {
+            return Err(invalid(
+                "transfer",
+                "retry_s",
+                "transfer.retry_s must be between 1 and 3600 seconds".into(),
+            ));
+        }
+        let policy = &self.policy;
+        let checks: [(&str, bool, &str); 7] = [
+            (
+                "anger_threshold",
+                (0.0..=100.0).contains(&policy.anger_threshold),
+                "must be within 0..=100",
+            ),
+            (
+                "anger_sustain",
+                policy.anger_sustain >= 1,
+                "must be at least 1",
+            ),
+            (
+                "human_repeats",
+                policy.human_repeats >= 1,
+                "must be at least 1",
+            ),
+            ("max_hops", policy.max_hops >= 1, "must be at least 1"),
+            (
+                "max_node_visits",
+                policy.max_node_visits >= 1,
+                "must be at least 1",
+            ),
+            (
+                "max_wait_s",
+                seconds_ok(policy.max_wait_s),
+                "must be a number of seconds above 0, at most 86400",
+            ),
+            (
+                "no_input_s",
+                seconds_ok(policy.no_input_s),
+                "must be a number of seconds above 0, at most 86400",
+            ),
+        ];
+        for (key, ok, rule) in checks {
+            if !ok {
+                return Err(invalid("policy", key, format!("policy.{key} {rule}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that voicegate can hear every word the configuration acts on,
+    /// with `classes` the keyword model's (from `model_path`): a word without
+    /// a class would otherwise be silently never heard. Returns the words
+    /// heard in every state of a call (the policy's human and complaint words).
+    pub fn check_keyword_words(
+        &self,
+        classes: &[String],
+        model_path: &Path,
+    ) -> Result<Vec<String>, ConfigError> {
+        let classes: Vec<String> = classes.iter().map(|c| normalize_phrase(c)).collect();
+        for word in &self.keywords.words {
+            if !classes.contains(&normalize_phrase(word)) {
+                return Err(self.invalid_at("keywords", "words", format!(
+                    "keywords.words has {word:?}, which the keyword model {} has no class for: remove it, or retrain the model with it (tools/train/train_kws.sh)",
+                    model_path.display()
+                )));
+            }
+        }
+        let listened: Vec<String> = self
+            .keywords
+            .words
+            .iter()
+            .map(|w| normalize_phrase(w))
+            .collect();
+        let acted_on = [
+            ("human_words", &self.policy.human_words),
+            ("complaint_words", &self.policy.complaint_words),
+        ];
+        for (key, words) in &acted_on {
+            if let Some(word) = words
+                .iter()
+                .find(|w| !listened.contains(&normalize_phrase(w)))
+            {
+                return Err(self.invalid_at("policy", key, format!(
+                    "policy.{key} has {word:?}, which voicegate does not listen for: add it to keywords.words (the keyword model must have it)"
+                )));
+            }
+        }
+        Ok(acted_on
+            .iter()
+            .flat_map(|(_, words)| words.iter().cloned())
+            .collect())
+    }
+
+    fn invalid_at(&self, section: &str, key: &str, message: String) -> ConfigError {
+        FileError::invalid(&self.source, line_of_key(&self.text, section, key), message).into()
+    }
+}
+
+/// A policy duration the engine's clock can hold: above zero, at most a day.
+fn seconds_ok(seconds: f64) -> bool {
+    seconds > 0.0 && seconds <= 86_400.0
+}
+
+/// The line of `key` inside `[section]`, or of the section header, or 1.
+fn line_of_key(text: &str, section: &str, key: &str) -> usize {
+    let header = format!("[{section}]");
+    let mut in_section = false;
+    let mut header_line = 1;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_section = trimmed.split('#').next().map(str::trim) == Some(header.as_str());
+            if in_section {
+                header_line = index + 1;
+            }
+        } else if in_section && trimmed.split('=').next().map(str::trim) == Some(key) {
+            return index + 1;
+        }
+    }
+    header_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_of_key;
+
+    #[test]
+    fn keys_are_found_under_headers_with_comments() {
+        let text = "[sip]\nlisten = 1\n[keywords]   # words heard\nmodel = \"m\"\nwords = [\"a\",\n  \"b\"]\n";
+        assert_eq!(line_of_key(text, "keywords", "words"), 5);
+        assert_eq!(
+            line_of_key(text, "keywords", "absent"),
+            3,
+            "the header's line"
+        );
+        assert_eq!(line_of_key(text, "nowhere", "words"), 1);
+    }
+}
