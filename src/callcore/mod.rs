@@ -251,9 +251,8 @@ impl CallCore {
         if self.finished {
             return;
         }
-        let now = self.clock(now);
-        self.advance_to(now);
-        self.pump();
+        self.handle_timeout(now);
+        let now = self.now;
         if self.ended_by.is_none() {
             self.on_ended(now, EndedBy::Caller);
         } else if !self.engine.is_ended() {

@@ -214,23 +214,35 @@ fn show_prints_the_outline_with_hop_counts() {
         .stdout(contains("main  (prompt: welcome)\n  [1] \"billing\" / \"账单\" →\n    billing  (prompt: billing)\n      [1] \"balance\" → flow:balance  (2 hops)\n  [2] \"agent\" / \"人工\" → transfer:agents  (1 hop)\n"));
 }
 
-#[test]
-fn flatten_turns_the_legacy_menu_into_one_that_passes_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("flat.toml");
-    voicegate_in(&repo_path("."))
-        .args(["menu", "flatten", "fixtures/menus/legacy_bank.toml", "-o"])
+/// `menu flatten LEGACY -o DIR/flat.toml`, which must succeed and write a
+/// menu that `menu check` passes: its report and the flattened text.
+fn flattened(dir: &std::path::Path, legacy: &str) -> (String, String) {
+    let out = dir.join("flat.toml");
+    let output = voicegate_in(&repo_path("."))
+        .args(["menu", "flatten", legacy, "-o"])
         .arg(&out)
-        .assert()
-        .success()
-        .stdout(contains("key presses:        6 → 3 to the deepest action"))
-        .stdout(contains("actions:            40 (all kept"));
-    voicegate_in(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    voicegate_in(dir)
         .args(["menu", "check"])
         .arg(&out)
         .assert()
         .success();
-    let flat = std::fs::read_to_string(&out).unwrap();
+    let report = String::from_utf8(output.stdout).unwrap();
+    (report, std::fs::read_to_string(&out).unwrap())
+}
+
+#[test]
+fn flatten_turns_the_legacy_menu_into_one_that_passes_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (report, flat) = flattened(dir.path(), "fixtures/menus/legacy_bank.toml");
+    assert!(report.contains("key presses:        6 → 3 to the deepest action"));
+    assert!(report.contains("actions:            40 (all kept"));
     assert!(flat.contains(
         "{ say = [\"stop paper statements\"], action = \"flow:stop_paper_statements\" }"
     ));
@@ -239,7 +251,6 @@ fn flatten_turns_the_legacy_menu_into_one_that_passes_check() {
 #[test]
 fn flatten_resolves_a_phrase_two_options_share_and_says_how() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("flat.toml");
     let legacy = "fixtures/menus/ambiguous_legacy.toml";
     voicegate_in(&repo_path("."))
         .args(["menu", "check", legacy])
@@ -248,20 +259,16 @@ fn flatten_resolves_a_phrase_two_options_share_and_says_how() {
         .stderr(contains(
             "duplicate phrase: phrase \"mortgage\" is used twice in node \"loans\"",
         ));
-    voicegate_in(&repo_path("."))
-        .args(["menu", "flatten", legacy, "-o"])
-        .arg(&out)
-        .assert()
-        .success()
-        .stdout(contains("shared phrases:     2 resolved"))
-        .stdout(contains("node \"loans\": \"mortgage\" kept on key 1 (goto mortgage_rates); key 2 (goto mortgage_application) now says \"mortgage application\""))
-        .stdout(contains("actions:            9 (all kept"));
-    voicegate_in(dir.path())
-        .args(["menu", "check"])
-        .arg(&out)
-        .assert()
-        .success();
-    let flat = std::fs::read_to_string(&out).unwrap();
+    let (report, flat) = flattened(dir.path(), legacy);
+    assert!(
+        report.contains("shared phrases:     2 resolved"),
+        "{report}"
+    );
+    assert!(report.contains("node \"loans\": \"mortgage\" kept on key 1 (goto mortgage_rates); key 2 (goto mortgage_application) now says \"mortgage application\""), "{report}");
+    assert!(
+        report.contains("actions:            9 (all kept"),
+        "{report}"
+    );
     for action in [
         "flow:variable_rates",
         "flow:fixed_30_rates",
