@@ -46,6 +46,8 @@ pub struct CallerId {
     pub dialed: String,
     /// Calls from this caller lately (caller memory).
     pub recent_calls: u32,
+    /// Asserted by a trusted source (see [`Input::Started`]).
+    pub verified: bool,
 }
 
 impl Default for CallerId {
@@ -54,6 +56,7 @@ impl Default for CallerId {
             caller: "anonymous".into(),
             dialed: "ivr".into(),
             recent_calls: 0,
+            verified: false,
         }
     }
 }
@@ -145,6 +148,7 @@ impl CallCore {
             caller: setup.caller.caller,
             dialed: setup.caller.dialed,
             recent_calls: setup.caller.recent_calls,
+            verified: setup.caller.verified,
         };
         core.deliver(Duration::ZERO, started, true);
         core

@@ -127,6 +127,17 @@ pub struct SipSettings {
     pub product: String,
     /// Calls held at once; a new INVITE past it gets 503 with Retry-After.
     pub max_calls: usize,
+    /// Sources (addresses or CIDRs) never limited, whose P-Asserted-Identity
+    /// is believed: the trunk.
+    pub trusted: Vec<ipnet::IpNet>,
+    /// An INVITE from any other source: refuse (403), ignore, or accept.
+    pub untrusted_invites: crate::sip::Untrusted,
+    /// Requests per second, sustained, from one untrusted source.
+    pub source_rate: f64,
+    /// Requests at once from one untrusted source.
+    pub source_burst: f64,
+    /// Seconds a source that went past its rate is ignored.
+    pub ban_s: f64,
 }
 
 /// `[sip.register]`: keep voicegate registered so the trunk sends it calls.
@@ -156,6 +167,11 @@ impl Default for SipSettings {
             register: None,
             product: crate::sip::PRODUCT.to_string(),
             max_calls: crate::sip::DEFAULT_MAX_CALLS,
+            trusted: crate::sip::AdmissionPolicy::default().trusted,
+            untrusted_invites: crate::sip::Untrusted::Refuse,
+            source_rate: 10.0,
+            source_burst: 40.0,
+            ban_s: 600.0,
         }
     }
 }

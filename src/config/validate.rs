@@ -50,6 +50,27 @@ impl GatewayConfig {
                 "sip.product must be printable ASCII (a header value): e.g. \"voicegate\", or \"\" for none".into(),
             ));
         }
+        if !(sip.source_rate > 0.0 && sip.source_rate <= 10_000.0) {
+            return Err(invalid(
+                "sip",
+                "source_rate",
+                "sip.source_rate must be above 0 and at most 10000 requests a second".into(),
+            ));
+        }
+        if !(sip.source_burst >= 1.0 && sip.source_burst <= 100_000.0) {
+            return Err(invalid(
+                "sip",
+                "source_burst",
+                "sip.source_burst must be between 1 and 100000 requests".into(),
+            ));
+        }
+        if !(sip.ban_s >= 0.0 && sip.ban_s <= 86_400.0) {
+            return Err(invalid(
+                "sip",
+                "ban_s",
+                "sip.ban_s must be between 0 and 86400 seconds".into(),
+            ));
+        }
         if !(1..=100_000).contains(&sip.max_calls) {
             return Err(invalid(
                 "sip",

@@ -97,7 +97,8 @@ impl Call {
                 caller,
                 dialed: _,
                 recent_calls,
-            } => self.on_started(at, caller, recent_calls),
+                verified,
+            } => self.on_started(at, caller, recent_calls, verified),
             _ if self.phase == Phase::NotStarted => {}
             Input::HungUp => self.end(),
             _ if self.phase == Phase::Transferred || self.phase == Phase::Ended => {}
@@ -180,7 +181,7 @@ impl Call {
         self.escalate(Reason::WaitTimeout, evidence);
     }
 
-    fn on_started(&mut self, at: Duration, caller: String, recent_calls: u32) {
+    fn on_started(&mut self, at: Duration, caller: String, recent_calls: u32, verified: bool) {
         if self.phase != Phase::NotStarted {
             return;
         }
@@ -188,7 +189,7 @@ impl Call {
         self.waiting_since = at;
         self.recent_calls = recent_calls;
         self.caller = caller;
-        if self.config.vip_callers.contains(&self.caller) {
+        if verified && self.config.vip_callers.contains(&self.caller) {
             let evidence = vec![Evidence {
                 at,
                 fact: Fact::Vip {

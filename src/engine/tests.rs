@@ -42,6 +42,7 @@ fn call_with(config: EngineConfig, with_menu: bool) -> Call {
             caller: "+15550100123".into(),
             dialed: "800".into(),
             recent_calls: 0,
+            verified: true,
         },
     );
     call
@@ -250,6 +251,7 @@ fn vip_callers_skip_the_menu_to_the_experts() {
             caller: "+15550100999".into(),
             dialed: "800".into(),
             recent_calls: 0,
+            verified: true,
         },
     );
     let actions = actions(&mut call);
@@ -264,6 +266,26 @@ fn vip_callers_skip_the_menu_to_the_experts() {
         (Reason::Vip, "experts")
     );
     assert_eq!(transfer.priority, Priority::Urgent);
+}
+
+#[test]
+fn a_vip_number_nobody_vouches_for_is_an_ordinary_caller() {
+    let mut call = Call::new(Arc::new(config()), None);
+    call.handle(
+        Duration::ZERO,
+        Input::Started {
+            caller: "+15550100999".into(),
+            dialed: "800".into(),
+            recent_calls: 0,
+            verified: false,
+        },
+    );
+    assert!(
+        !actions(&mut call)
+            .iter()
+            .any(|a| matches!(a, Action::Transfer(_))),
+        "a From header is anyone's to write"
+    );
 }
 
 #[test]
@@ -349,6 +371,7 @@ fn angry_repeat_callers_get_more_priority() {
             caller: "+15550100777".into(),
             dialed: "800".into(),
             recent_calls: 3,
+            verified: true,
         },
     );
     call.handle(secs(1.0), Input::Anger { score: 70.0 });

@@ -14,6 +14,10 @@ pub enum Input {
         caller: String,
         dialed: String,
         recent_calls: u32,
+        /// The caller ID is asserted by a trusted source (a trunk's
+        /// P-Asserted-Identity, or a tester's script): only then can it make
+        /// the caller a VIP. A From header is anyone's to write.
+        verified: bool,
     },
     /// A DTMF digit (0-9, *, #, A-D).
     Dtmf(char),

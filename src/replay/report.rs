@@ -34,6 +34,7 @@ fn describe(kind: &EventKind) -> Option<(&'static str, String)> {
             caller,
             dialed,
             recent_calls,
+            ..
         }) => (
             "call",
             format!("from {caller} to {dialed} ({recent_calls} recent calls)"),

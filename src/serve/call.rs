@@ -26,8 +26,7 @@ use crate::sip::{AgentState, EndReason, Negotiated, ReferProgress};
 /// An answered call, handed over by signalling.
 pub struct CallSetup {
     pub id: String,
-    pub caller: String,
-    pub dialed: String,
+    pub who: CallerId,
     pub media: Negotiated,
     pub socket: UdpSocket,
 }
@@ -118,11 +117,7 @@ impl LiveCall {
         let core_setup = CoreSetup {
             engine: shared.engine.clone(),
             menu: shared.menu.clone(),
-            caller: CallerId {
-                caller: setup.caller,
-                dialed: setup.dialed,
-                recent_calls: 0,
-            },
+            caller: setup.who,
             started: SystemTime::now(),
             prompt_lengths: shared.prompt_lengths.clone(),
             queues: shared.queues.clone(),

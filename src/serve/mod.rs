@@ -26,7 +26,7 @@ use crate::engine::EngineConfig;
 use crate::infer::{InferError, KeywordModel};
 use crate::menu::{self, Menu};
 use crate::models;
-use crate::sip::{Registration, UserAgent};
+use crate::sip::{AdmissionPolicy, Registration, UserAgent};
 
 pub use ports::PortPool;
 pub use signalling::{framed_length, MAX_MESSAGE};
@@ -123,6 +123,14 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         let product = config.sip.product.trim();
         ua.set_product((!product.is_empty()).then(|| product.to_string()));
         ua.set_max_calls(config.sip.max_calls);
+        ua.set_admission(AdmissionPolicy {
+            trusted: config.sip.trusted.clone(),
+            untrusted_invites: config.sip.untrusted_invites,
+            rate_per_s: config.sip.source_rate,
+            burst: config.sip.source_burst,
+            ban: Duration::from_secs_f64(config.sip.ban_s),
+            ..AdmissionPolicy::default()
+        });
         if let Some(register) = &config.sip.register {
             ua.register(Duration::ZERO, registration(config, register).await?);
         }

@@ -13,7 +13,7 @@ use tokio::time::{sleep_until, Instant};
 use super::call::{CallSetup, LiveCall, ToCall, ToSignalling};
 use super::tcp::{TcpConnections, TcpMessage};
 use super::Shared;
-use crate::callcore::{CallEvent, CallSummary, EndedBy, EventKind, Sinks};
+use crate::callcore::{CallEvent, CallSummary, CallerId, EndedBy, EventKind, Sinks};
 use crate::sip::{
     AgentState, EndReason, Negotiated, Peer, SipEvent, Transmit, Transport, UserAgent,
 };
@@ -23,9 +23,19 @@ pub const MAX_MESSAGE: usize = 65_535;
 
 /// Calls between their INVITE and their answer.
 struct Offered {
-    caller: String,
-    dialed: String,
+    who: CallerId,
     socket: UdpSocket,
+}
+
+impl Offered {
+    fn who(caller: String, verified: bool, dialed: String) -> CallerId {
+        CallerId {
+            caller,
+            dialed,
+            recent_calls: 0,
+            verified,
+        }
+    }
 }
 
 enum Wake {
@@ -159,9 +169,13 @@ impl Signalling {
                 SipEvent::Incoming {
                     call,
                     caller,
+                    verified,
                     dialed,
                     offer,
-                } => self.on_incoming(call, caller, dialed, offer).await,
+                } => {
+                    let who = Offered::who(caller, verified, dialed);
+                    self.on_incoming(call, who, offer).await
+                }
                 SipEvent::Answered { call, media } => self.on_answered(call, media),
                 SipEvent::MediaChanged { call, media } => self.tell(&call, ToCall::Media(media)),
                 SipEvent::Dtmf { call, digit } => self.tell(&call, ToCall::Dtmf(digit)),
@@ -191,28 +205,15 @@ impl Signalling {
         }
     }
 
-    async fn on_incoming(
-        &mut self,
-        call: String,
-        caller: String,
-        dialed: String,
-        offer: Option<Negotiated>,
-    ) {
+    async fn on_incoming(&mut self, call: String, who: CallerId, offer: Option<Negotiated>) {
         let now = self.start.elapsed();
         match self.shared.ports.bind().await {
             Ok((local, socket)) => {
                 let codec = offer
                     .as_ref()
                     .map_or("offered by voicegate", |o| o.codec.name());
-                tracing::info!(%call, %caller, %dialed, codec, "incoming call");
-                self.offered.insert(
-                    call.clone(),
-                    Offered {
-                        caller,
-                        dialed,
-                        socket,
-                    },
-                );
+                tracing::info!(%call, caller = %who.caller, dialed = %who.dialed, codec, "incoming call");
+                self.offered.insert(call.clone(), Offered { who, socket });
                 self.ua.accept(now, &call, local);
             }
             Err(error) => {
@@ -230,8 +231,7 @@ impl Signalling {
         self.calls.insert(call.clone(), tx);
         let setup = CallSetup {
             id: call,
-            caller: offered.caller,
-            dialed: offered.dialed,
+            who: offered.who,
             media,
             socket: offered.socket,
         };
@@ -248,7 +248,7 @@ impl Signalling {
         let (caller, dialed) = self
             .offered
             .remove(&call)
-            .map(|o| (o.caller, o.dialed))
+            .map(|o| (o.who.caller, o.who.dialed))
             .unwrap_or_default();
         self.unanswered(&call, &caller, &dialed, how.as_str());
     }

@@ -16,6 +16,8 @@ use super::message::{parse_message, MessageError, SipMessage, StartLine};
 use super::response::{response, ResponseParts, PRODUCT};
 use super::sdp::{self, Negotiated};
 use super::timers::{Retransmit, GIVE_UP};
+use admission::{Admission, Verdict};
+pub use admission::{AdmissionPolicy, Untrusted};
 use register::Registering;
 pub use register::Registration;
 use validation::{complete_request, refusal};
@@ -46,7 +48,11 @@ pub enum SipEvent {
     /// answer with [`UserAgent::accept`] or [`UserAgent::reject`].
     Incoming {
         call: String,
+        /// The caller's number: a trusted source's P-Asserted-Identity
+        /// (RFC 3325), else the From header's user.
         caller: String,
+        /// True when `caller` came from a trusted source's P-Asserted-Identity.
+        verified: bool,
         dialed: String,
         offer: Option<Negotiated>,
     },
@@ -225,6 +231,8 @@ pub struct UserAgent {
     /// Calls (offered, ringing, up or ending) at most; a new INVITE past it
     /// gets 503 with Retry-After.
     max_calls: usize,
+    /// Who may send what (trusted sources, rate limits, bans).
+    admission: Admission,
 }
 
 impl UserAgent {
@@ -245,7 +253,13 @@ impl UserAgent {
             registration: None,
             product: Some(PRODUCT.to_string()),
             max_calls: DEFAULT_MAX_CALLS,
+            admission: Admission::new(AdmissionPolicy::default()),
         }
+    }
+
+    /// Trusted sources, what to do with untrusted INVITEs, rate limits.
+    pub fn set_admission(&mut self, policy: AdmissionPolicy) {
+        self.admission = Admission::new(policy);
     }
 
     /// How many calls the gateway holds at once (`sip.max_calls`).
@@ -280,7 +294,21 @@ impl UserAgent {
             Ok(message) => match &message.start {
                 StartLine::Request { method, .. } => {
                     let method = method.clone();
-                    self.on_request(now, peer, &method, message)
+                    let call = message.header("call-id").unwrap_or_default();
+                    let new_call = method == "INVITE" && !self.calls.contains_key(call);
+                    match self.admission.verdict(now, peer.addr.ip(), new_call) {
+                        Verdict::Pass => self.on_request(now, peer, &method, message),
+                        Verdict::Refuse => {
+                            // Stateless and cheap: no call entry, no ACK wait.
+                            let parts = ResponseParts {
+                                server: self.product.as_deref(),
+                                ..ResponseParts::default()
+                            };
+                            let forbidden = response(&message, 403, "Forbidden", &parts);
+                            self.send(peer, forbidden);
+                        }
+                        Verdict::Drop => {}
+                    }
                 }
                 StartLine::Response { code, .. } => {
                     let code = *code;
@@ -386,6 +414,7 @@ impl UserAgent {
     }
 }
 
+mod admission;
 mod agent;
 mod register;
 #[cfg(test)]

@@ -88,6 +88,60 @@ fn answered_call(ua: &mut UserAgent) -> String {
     to_tag(&out[2])
 }
 
+fn from(addr: &str) -> Peer {
+    Peer {
+        addr: addr.parse().unwrap(),
+        transport: crate::sip::dialog::Transport::Udp,
+    }
+}
+
+#[test]
+fn an_invite_from_an_untrusted_source_gets_a_stateless_403() {
+    let mut ua = agent();
+    ua.handle_datagram(
+        ms(0),
+        from("203.0.113.9:5060"),
+        invite("z9hG4bKu", "m=audio 6000 RTP/AVP 0").as_bytes(),
+    );
+    let out = sent(&mut ua);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(status(&out[0]), "SIP/2.0 403 Forbidden");
+    assert!(events(&mut ua).is_empty());
+    assert_eq!(ua.next_timeout(), None, "nothing kept for it");
+}
+
+#[test]
+fn only_a_trusted_source_s_p_asserted_identity_names_the_caller() {
+    let asserted = |ua: &mut UserAgent, source: &str| {
+        let offer = invite("z9hG4bKp", "m=audio 6000 RTP/AVP 0").replace(
+            "Contact:",
+            "P-Asserted-Identity: <sip:+15550199999@trunk>\r\nContact:",
+        );
+        ua.handle_datagram(ms(0), from(source), offer.as_bytes());
+        events(ua).into_iter().find_map(|event| match event {
+            SipEvent::Incoming {
+                caller, verified, ..
+            } => Some((caller, verified)),
+            _ => None,
+        })
+    };
+    let mut trunk = agent();
+    assert_eq!(
+        asserted(&mut trunk, CALLER),
+        Some(("+15550199999".to_string(), true))
+    );
+    let mut open = agent();
+    open.set_admission(AdmissionPolicy {
+        untrusted_invites: crate::sip::Untrusted::Accept,
+        ..AdmissionPolicy::default()
+    });
+    assert_eq!(
+        asserted(&mut open, "203.0.113.9:5060"),
+        Some(("+15550100123".to_string(), false)),
+        "anyone can write P-Asserted-Identity: only From's user, unverified"
+    );
+}
+
 #[test]
 fn past_max_calls_a_new_invite_gets_503_with_retry_after() {
     let mut ua = agent();

@@ -306,7 +306,14 @@ impl UserAgent {
             return self.final_to_invite(now, &invite, peer, 503, "Service Unavailable", extra);
         }
         self.respond(now, &invite, peer, 100, "Trying", None, Vec::new(), b"");
-        let caller = headers::user(headers::uri(invite.header("from").unwrap_or_default()))
+        // RFC 3325: a P-Asserted-Identity counts only from a trusted source.
+        let asserted = invite
+            .header("p-asserted-identity")
+            .filter(|_| self.admission.is_trusted(peer.addr.ip()))
+            .and_then(|identity| headers::user(headers::uri(identity)));
+        let verified = asserted.is_some();
+        let caller = asserted
+            .or_else(|| headers::user(headers::uri(invite.header("from").unwrap_or_default())))
             .unwrap_or("anonymous")
             .to_string();
         let dialed = match &invite.start {
@@ -367,6 +374,7 @@ impl UserAgent {
         self.events.push_back(SipEvent::Incoming {
             call,
             caller,
+            verified,
             dialed,
             offer,
         });

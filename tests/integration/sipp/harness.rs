@@ -189,6 +189,7 @@ pub fn gateway_toml(ports: Ports, ring_s: f64) -> String {
 [sip]
 listen = "127.0.0.1:{sip}"
 ring_s = {ring_s:.1}
+trusted = ["127.0.0.1/32"]
 
 [rtp]
 address = "127.0.0.1"
