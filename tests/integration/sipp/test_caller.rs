@@ -232,3 +232,21 @@ fn the_test_caller_says_what_is_wrong_with_its_arguments() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("KEY@SECONDS"), "{stderr}");
 }
+
+#[test]
+fn the_test_caller_calls_over_tcp_and_is_referred_when_it_asks_for_a_person() {
+    let (ports, dir) = sipp_test(25);
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let target = format!("sip:800@127.0.0.1:{}", ports.sip);
+    let play = repo_path("fixtures/calls/kws_human_x3/call.flac");
+    let lines = place_call(dir.path(), &target, &play, &["--transport", "tcp"]);
+    let summary = lines.last().unwrap();
+    assert_eq!(
+        summary["refer_to"],
+        ports.queue_uri("priority"),
+        "{lines:?}"
+    );
+    let call = gateway.wait_call(Duration::from_secs(10));
+    assert_eq!(call["transfer"]["reason"], "human_request", "{call}");
+    gateway.assert_exits_by_itself(EXIT_LIMIT);
+}
