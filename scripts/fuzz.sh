@@ -21,8 +21,10 @@ printf '%-14s %12s %8s %s\n' target executions seconds result
 for target in "${targets[@]}"; do
   log=$(mktemp)
   start=$(date +%s)
-  # The corpus directory keeps what the fuzzer learns; seeds are committed.
-  if cargo +nightly fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
+  # What the fuzzer learns goes to fuzz/work/ (not committed); the
+  # committed seeds in fuzz/corpus/ are read, never written.
+  mkdir -p "fuzz/work/$target"
+  if cargo +nightly fuzz run --fuzz-dir fuzz "$target" "fuzz/work/$target" "fuzz/corpus/$target" -- \
       -runs="$runs" -max_total_time="$max_seconds" -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else

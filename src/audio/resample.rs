@@ -33,11 +33,20 @@ pub struct FftStream {
 }
 
 const CHUNK: usize = 1024;
+/// Sample rates a recording may have: the resampler's tables grow with the
+/// rate, and a file header claiming a gigahertz would take gigabytes.
+const RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
 
 impl Resampler {
     pub fn new(input_rate: u32) -> Result<Resampler, ResampleError> {
         if input_rate == CALL_RATE {
             return Ok(Resampler::PassThrough);
+        }
+        if !RATES.contains(&input_rate) {
+            return Err(ResampleError::Setup {
+                rate: input_rate,
+                message: "the file says it has this rate, outside 1 kHz to 768 kHz: convert it (e.g. sox in.wav -r 8000 out.wav), or it is damaged".into(),
+            });
         }
         let inner = Fft::<f32>::new(
             input_rate as usize,
@@ -184,6 +193,18 @@ mod tests {
             (crossings as i32 - 500).abs() <= 2,
             "{crossings} rising zero crossings in 0.5 s"
         );
+    }
+
+    #[test]
+    fn a_rate_no_recording_has_is_refused_before_anything_is_allocated() {
+        for rate in [0, 999, 768_001, 1_140_858_688] {
+            let error = Resampler::new(rate).err().expect("refused");
+            assert!(
+                error.to_string().contains("outside 1 kHz to 768 kHz"),
+                "{error}"
+            );
+        }
+        assert!(Resampler::new(768_000).is_ok());
     }
 
     #[test]
