@@ -138,6 +138,8 @@ pub struct SipSettings {
     pub source_burst: f64,
     /// Seconds a source that went past its rate is ignored.
     pub ban_s: f64,
+    /// Seconds calls may go on after SIGTERM before voicegate hangs them up.
+    pub drain_s: f64,
 }
 
 /// `[sip.register]`: keep voicegate registered so the trunk sends it calls.
@@ -172,6 +174,7 @@ impl Default for SipSettings {
             source_rate: 10.0,
             source_burst: 40.0,
             ban_s: 600.0,
+            drain_s: 30.0,
         }
     }
 }

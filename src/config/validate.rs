@@ -71,6 +71,13 @@ impl GatewayConfig {
                 "sip.ban_s must be between 0 and 86400 seconds".into(),
             ));
         }
+        if !(sip.drain_s >= 0.0 && sip.drain_s <= 3600.0) {
+            return Err(invalid(
+                "sip",
+                "drain_s",
+                "sip.drain_s must be between 0 and 3600 seconds".into(),
+            ));
+        }
         if !(1..=100_000).contains(&sip.max_calls) {
             return Err(invalid(
                 "sip",

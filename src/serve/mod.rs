@@ -138,7 +138,8 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
             "voicegate: listening for SIP on udp and tcp {listen}; RTP on {} ports {}-{}",
             config.rtp.address, config.rtp.ports[0], config.rtp.ports[1]
         );
-        let signalling = signalling::Signalling::new(ua, udp, shared, options.calls);
+        let drain = Duration::from_secs_f64(config.sip.drain_s);
+        let signalling = signalling::Signalling::new(ua, udp, shared, options.calls, drain);
         signalling.listen_tcp(tcp);
         signalling.run().await;
         Ok(())

@@ -43,8 +43,16 @@ enum Wake {
     Tcp(TcpMessage),
     Command(ToSignalling),
     Timer,
-    Shutdown,
+    /// SIGTERM or Ctrl-C: drain (a second one: hang up every call now).
+    Stop,
+    /// The drain's time is up: BYE to every call still up.
+    DrainOver,
+    /// Calls did not end after their BYE: exit anyway.
+    GiveUp,
 }
+
+/// How long calls have to end after their BYE before serve exits anyway.
+const BYE_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Signalling {
     ua: UserAgent,
@@ -59,6 +67,11 @@ pub struct Signalling {
     tcp: UnboundedReceiver<TcpMessage>,
     /// Stop after this many calls have ended (tests, load runs).
     calls_left: Option<u64>,
+    /// How long calls may go on after SIGTERM before they get a BYE.
+    drain: Duration,
+    /// Once stopping: when calls get their BYE, and when serve exits anyway.
+    drain_until: Option<Instant>,
+    give_up_at: Option<Instant>,
 }
 
 impl Signalling {
@@ -67,6 +80,7 @@ impl Signalling {
         udp: UdpSocket,
         shared: Arc<Shared>,
         calls_left: Option<u64>,
+        drain: Duration,
     ) -> Signalling {
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (tcp_tx, tcp) = mpsc::unbounded_channel();
@@ -82,6 +96,9 @@ impl Signalling {
             commands,
             tcp,
             calls_left,
+            drain,
+            drain_until: None,
+            give_up_at: None,
         }
     }
 
@@ -104,12 +121,16 @@ impl Signalling {
                 Wake::Tcp(event) => self.tcp_connections.on_event(&event),
                 Wake::Command(command) => self.on_command(command).await,
                 Wake::Timer => self.ua.handle_timeout(now),
-                Wake::Shutdown => break,
+                Wake::Stop if self.drain_until.is_some() => self.hang_up_all(now),
+                Wake::Stop => self.start_drain(),
+                Wake::DrainOver => self.hang_up_all(now),
+                Wake::GiveUp => break,
             }
             self.flush().await;
             self.dispatch_events().await;
             self.flush().await;
-            if self.calls_left == Some(0) && self.calls.is_empty() && self.offered.is_empty() {
+            let idle = self.calls.is_empty() && self.offered.is_empty();
+            if idle && (self.calls_left == Some(0) || self.drain_until.is_some()) {
                 break;
             }
         }
@@ -130,7 +151,33 @@ impl Signalling {
             Some(message) = self.tcp.recv() => Wake::Tcp(message),
             Some(command) = self.commands.recv() => Wake::Command(command),
             _ = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => Wake::Timer,
-            _ = tokio::signal::ctrl_c() => Wake::Shutdown,
+            _ = stop_signal() => Wake::Stop,
+            _ = sleep_until(self.drain_until.unwrap_or_else(Instant::now)), if self.drain_until.is_some() && self.give_up_at.is_none() => Wake::DrainOver,
+            _ = sleep_until(self.give_up_at.unwrap_or_else(Instant::now)), if self.give_up_at.is_some() => Wake::GiveUp,
+        }
+    }
+
+    /// SIGTERM or Ctrl-C: new calls get 503; the calls up have `drain` to end.
+    fn start_drain(&mut self) {
+        eprintln!(
+            "voicegate: stopping: new calls get 503; {} call(s) up get a BYE in {} s unless they end",
+            self.calls.len(),
+            self.drain.as_secs_f64()
+        );
+        self.ua.drain();
+        self.drain_until = Some(Instant::now() + self.drain);
+    }
+
+    /// BYE to every call still up; serve exits when they end, or after a grace.
+    fn hang_up_all(&mut self, now: Duration) {
+        self.drain_until.get_or_insert_with(Instant::now);
+        self.give_up_at = Some(Instant::now() + BYE_GRACE);
+        self.ua.drain();
+        for call in self.ua.answered_calls() {
+            self.ua.hang_up(now, &call);
+        }
+        for call in self.offered.keys().cloned().collect::<Vec<_>>() {
+            self.ua.reject(now, &call, 503, "Service Unavailable");
         }
     }
 
@@ -230,13 +277,13 @@ impl Signalling {
         let (tx, rx) = mpsc::unbounded_channel();
         self.calls.insert(call.clone(), tx);
         let setup = CallSetup {
-            id: call,
+            id: call.clone(),
             who: offered.who,
             media,
             socket: offered.socket,
         };
         let live = LiveCall::new(setup, self.shared.clone(), self.commands_tx.clone(), rx);
-        tokio::spawn(live.run());
+        supervise(call, tokio::spawn(live.run()), self.commands_tx.clone());
     }
 
     fn on_ended(&mut self, call: String, how: EndReason) {
@@ -332,6 +379,38 @@ pub fn framed_length(bytes: &[u8]) -> Option<usize> {
         .checked_add(body)
         .filter(|total| *total <= MAX_MESSAGE)?;
     (bytes.len() >= total).then_some(total)
+}
+
+/// A bug that panics one call's task ends that call, not the gateway: the
+/// caller gets a BYE, and signalling forgets the call as if it had finished.
+fn supervise(
+    call: String,
+    task: tokio::task::JoinHandle<()>,
+    commands: UnboundedSender<ToSignalling>,
+) {
+    tokio::spawn(async move {
+        if let Err(error) = task.await {
+            tracing::error!(%call, %error, "a call's task failed: hanging the call up");
+            let _ = commands.send(ToSignalling::HangUp { call: call.clone() });
+            let _ = commands.send(ToSignalling::Finished { call });
+        }
+    });
+}
+
+/// Resolves on SIGTERM (a service manager stopping serve) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -233,6 +233,8 @@ pub struct UserAgent {
     max_calls: usize,
     /// Who may send what (trusted sources, rate limits, bans).
     admission: Admission,
+    /// Shutting down: new calls get 503, calls up finish.
+    draining: bool,
 }
 
 impl UserAgent {
@@ -254,7 +256,22 @@ impl UserAgent {
             product: Some(PRODUCT.to_string()),
             max_calls: DEFAULT_MAX_CALLS,
             admission: Admission::new(AdmissionPolicy::default()),
+            draining: false,
         }
+    }
+
+    /// Stops taking calls (503 with Retry-After); the calls up go on.
+    pub fn drain(&mut self) {
+        self.draining = true;
+    }
+
+    /// The calls that are up (answered, not yet ended).
+    pub fn answered_calls(&self) -> Vec<String> {
+        self.calls
+            .iter()
+            .filter(|(_, leg)| leg.state == LegState::Answered)
+            .map(|(call, _)| call.clone())
+            .collect()
     }
 
     /// Trusted sources, what to do with untrusted INVITEs, rate limits.

@@ -296,11 +296,12 @@ impl UserAgent {
             let extra = vec![("Unsupported", unsupported)];
             return self.final_to_invite(now, &invite, peer, 420, "Bad Extension", extra);
         }
-        if self.calls.len() >= self.max_calls {
+        if self.draining || self.calls.len() >= self.max_calls {
             // Shed load before the call costs anything (RFC 3261 section 21.5.4).
             tracing::warn!(
                 calls = self.calls.len(),
-                "at sip.max_calls: new call refused with 503"
+                draining = self.draining,
+                "new call refused with 503"
             );
             let extra = vec![("Retry-After", BUSY_RETRY_AFTER_S.to_string())];
             return self.final_to_invite(now, &invite, peer, 503, "Service Unavailable", extra);

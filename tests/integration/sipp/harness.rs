@@ -410,6 +410,15 @@ impl Gateway {
         }
     }
 
+    /// Sends serve SIGTERM, as a service manager stopping it does.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.process.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", self.process.pid());
+    }
+
     /// Serve's stdout and stderr, for failure messages.
     pub fn report(&self) -> String {
         let stdout = self.stdout.lock().unwrap().join("\n");

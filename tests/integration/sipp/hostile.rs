@@ -205,3 +205,52 @@ fn rtp_from_another_source_neither_presses_keys_nor_takes_the_prompts() {
         "the prompts stay with the caller"
     );
 }
+
+#[test]
+fn sigterm_refuses_new_calls_and_hangs_up_the_calls_up_after_the_drain() {
+    let (ports, dir) = sipp_test(26);
+    let config =
+        super::harness::gateway_toml(ports, 0.0).replace("[sip]\n", "[sip]\ndrain_s = 1.0\n");
+    let mut gateway = Gateway::start_with(dir.path(), ports, &config, None);
+    let target = format!("sip:800@127.0.0.1:{}", ports.sip);
+    let caller_dir = dir.path().to_path_buf();
+    let caller = std::thread::spawn(move || {
+        let output = crate::voicegate_in(&caller_dir)
+            .args(["call", &target, "--json", "--play"])
+            .arg(crate::repo_path("fixtures/calls/calm_caller/call.flac"))
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        crate::json_lines(&output.stdout)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    gateway.terminate();
+    std::thread::sleep(Duration::from_millis(300));
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(("127.0.0.1", ports.sip)).unwrap();
+    socket
+        .send(invite(&socket, ports.sip, "during-drain", "").as_bytes())
+        .unwrap();
+    let answers = replies(&socket, Duration::from_secs(1));
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.starts_with("SIP/2.0 503") && a.contains("Retry-After:")),
+        "a new call during the drain gets 503 with Retry-After: {answers:?}\n{}",
+        gateway.report()
+    );
+    let lines = caller.join().unwrap();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["answered"], true, "{lines:?}");
+    assert_eq!(
+        summary["ended_by"], "gateway",
+        "the call up got a BYE: {lines:?}"
+    );
+    let hangup = lines.iter().find(|l| l["event"] == "hangup").unwrap();
+    let at = hangup["t"].as_f64().unwrap();
+    assert!(
+        (3.5..10.0).contains(&at),
+        "BYE {at} s into the 28 s call, after the 1 s drain"
+    );
+    gateway.assert_exits_by_itself(Duration::from_secs(15));
+}
