@@ -26,6 +26,9 @@ use validation::{complete_request, refusal};
 const SUPPORTED: &str = "timer";
 /// Shortest session interval voicegate accepts (RFC 4028 section 4).
 const MIN_SESSION_EXPIRES: u64 = 90;
+/// Answered requests (for retransmissions) and refused INVITEs waiting for
+/// their ACK, each, at most: a flood cannot grow them, nor the timer scan.
+const MAX_REMEMBERED: usize = 10_000;
 /// Calls held at once unless configured (`sip.max_calls`).
 pub const DEFAULT_MAX_CALLS: usize = 1000;
 /// Seconds a caller refused for load is told to wait (Retry-After).
@@ -414,13 +417,20 @@ impl UserAgent {
         if let (Some(branch), StartLine::Request { method, .. }) =
             (headers::top_branch(request), &request.start)
         {
-            self.answered.insert(
-                (branch.to_string(), method.clone()),
-                Answered {
-                    bytes: bytes.clone(),
-                    until: now + GIVE_UP,
-                },
-            );
+            if self.answered.len() >= MAX_REMEMBERED {
+                self.answered.retain(|_, answered| answered.until > now);
+            }
+            // Past the cap a retransmission is handled anew (it gets the
+            // same answer), so memory stays bounded under a flood.
+            if self.answered.len() < MAX_REMEMBERED {
+                self.answered.insert(
+                    (branch.to_string(), method.clone()),
+                    Answered {
+                        bytes: bytes.clone(),
+                        until: now + GIVE_UP,
+                    },
+                );
+            }
         }
         self.send(peer, bytes.clone());
         bytes

@@ -613,11 +613,7 @@ impl UserAgent {
             Vec::new(),
             b"",
         );
-        let branch = headers::top_branch(&invite).unwrap_or_default().to_string();
-        self.awaiting_ack.insert(
-            branch,
-            (Retransmit::new(bytes, now, peer.transport.reliable()), peer),
-        );
+        self.await_ack(&invite, bytes, peer, now);
         self.finish(now, call, how);
     }
 
@@ -633,11 +629,22 @@ impl UserAgent {
     ) {
         let tag = random_token();
         let bytes = self.respond(now, invite, peer, code, reason, Some(&tag), extra, b"");
-        let branch = headers::top_branch(invite).unwrap_or_default().to_string();
-        self.awaiting_ack.insert(
-            branch,
-            (Retransmit::new(bytes, now, peer.transport.reliable()), peer),
-        );
+        self.await_ack(invite, bytes, peer, now);
+    }
+
+    /// Resends a non-2xx final to `invite` until its ACK (Timer G/H);
+    /// past the cap it is sent once (the caller's retransmission of the
+    /// INVITE gets it again).
+    fn await_ack(&mut self, invite: &SipMessage, bytes: Vec<u8>, peer: Peer, now: Duration) {
+        if self.awaiting_ack.len() >= MAX_REMEMBERED {
+            self.awaiting_ack
+                .retain(|_, (retransmit, _)| !retransmit.expired(now));
+        }
+        if self.awaiting_ack.len() < MAX_REMEMBERED {
+            let branch = headers::top_branch(invite).unwrap_or_default().to_string();
+            let waiting = (Retransmit::new(bytes, now, peer.transport.reliable()), peer);
+            self.awaiting_ack.insert(branch, waiting);
+        }
     }
 
     pub(super) fn finish(&mut self, now: Duration, call: &str, how: EndReason) {
