@@ -15,6 +15,7 @@ mod baresip;
 mod harness;
 mod hostile;
 mod pcap;
+mod sipvicious;
 mod test_caller;
 
 use std::collections::HashSet;
