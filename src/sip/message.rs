@@ -300,9 +300,31 @@ fn check_cseq(message: &SipMessage, value: &str) -> Result<(), MessageError> {
     }
 }
 
-/// Warning codes are three digits (RFC 3261 section 20.43).
+/// The comma-separated elements of a header value, commas inside quoted
+/// strings (with their backslash escapes, RFC 3261 section 25.1) kept.
+fn split_outside_quotes(value: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (index, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&value[start..index]);
+                start = index + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
+
+/// Warning codes are three digits (RFC 3261 section 20.43); the warnings
+/// of a list are split at commas outside their quoted texts.
 fn check_warning(value: &str) -> Result<(), MessageError> {
-    for warning in value.split(',') {
+    for warning in split_outside_quotes(value) {
         let code = warning.trim().split(' ').next().unwrap_or("");
         if code.len() != 3 || !code.chars().all(|c| c.is_ascii_digit()) {
             return Err(malformed(format!(
@@ -385,6 +407,22 @@ mod tests {
     use proptest::prelude::*;
 
     const OPTIONS: &str = "OPTIONS sip:ivr@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK1\r\nMax-Forwards: 70\r\nf: <sip:a@127.0.0.1>;tag=1\r\nt: <sip:ivr@127.0.0.1>\r\ni: abc\r\nCSeq: 1 OPTIONS\r\nContent-Length: 5\r\n\r\nhelloEXTRA";
+
+    #[test]
+    fn a_comma_inside_a_warning_text_does_not_split_the_warning() {
+        let with = |warning: &str| {
+            OPTIONS.replace(
+                "Content-Length: 5",
+                &format!("Warning: {warning}\r\nContent-Length: 5"),
+            )
+        };
+        assert!(parse_message(
+            with("399 voicegate \"formats 18, 96 and \\\"97\\\", none G.711\"").as_bytes()
+        )
+        .is_ok());
+        assert!(parse_message(with("399 a \"x\", 301 b \"y\"").as_bytes()).is_ok());
+        assert!(parse_message(with("399 a \"x\", voicegate b \"y\"").as_bytes()).is_err());
+    }
 
     #[test]
     fn compact_headers_are_long_names_and_extra_datagram_bytes_are_dropped() {

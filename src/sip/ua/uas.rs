@@ -3,7 +3,7 @@
 //! INFO DTMF, the REFER's NOTIFY (RFC 3515 section 2.4.5) and session timers
 //! (RFC 4028).
 
-use super::validation::{info_digit, unsupported_extensions};
+use super::validation::{info_digit, unsupported_extensions, warning};
 use super::*;
 
 impl UserAgent {
@@ -332,7 +332,7 @@ impl UserAgent {
             Ok(offer) => offer,
             Err(problem) => {
                 tracing::info!(%call, %problem, "refused a call with 488");
-                let warning = format!("399 voicegate \"{}\"", problem.replace('"', "'"));
+                let warning = warning(&problem);
                 self.final_to_invite(
                     now,
                     &invite,
@@ -389,7 +389,7 @@ impl UserAgent {
             match sdp::negotiate(&String::from_utf8_lossy(&request.body)) {
                 Ok(offer) => Some(offer),
                 Err(error) => {
-                    let warning = format!("399 voicegate \"{error}\"");
+                    let warning = warning(&error.to_string());
                     return self.final_to_invite(
                         now,
                         request,

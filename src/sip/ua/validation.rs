@@ -63,6 +63,22 @@ pub(super) fn info_digit(info: &SipMessage) -> Option<char> {
     crate::dtmf::dtmf_key(&value)
 }
 
+/// A Warning header value (RFC 3261 section 20.43) saying what was wrong
+/// with the offer. The text quotes the caller's own bytes, so only
+/// printable ASCII other than quote and backslash is kept, and at most 120
+/// characters: a caller cannot break or add headers in our response.
+pub(super) fn warning(problem: &str) -> String {
+    let text: String = problem
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '?',
+        })
+        .take(120)
+        .collect();
+    format!("399 voicegate \"{text}\"")
+}
+
 /// A 400 (or 505) for a request the strict reader refused, built from the
 /// raw headers it needs (RFC 3261 section 8.2.6); `None` for a broken
 /// response, bytes that are not a request at all, or headers too broken to
