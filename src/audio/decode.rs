@@ -71,7 +71,7 @@ impl Recording {
                 message: "the file is empty, 0 bytes".into(),
             });
         }
-        Recording::from_source(Box::new(file), path, pick)
+        contained(path, || Recording::from_source(Box::new(file), path, pick))
     }
 
     /// A recording held in memory; `name` stands for its path in messages
@@ -81,7 +81,9 @@ impl Recording {
         name: &Path,
         pick: ChannelPick,
     ) -> Result<Recording, AudioError> {
-        Recording::from_source(Box::new(std::io::Cursor::new(bytes)), name, pick)
+        contained(name, || {
+            Recording::from_source(Box::new(std::io::Cursor::new(bytes)), name, pick)
+        })
     }
 
     fn from_source(
@@ -132,6 +134,15 @@ impl Recording {
 
     /// The next block of mono samples at the call rate; `None` at the end.
     pub fn next_block(&mut self) -> Result<Option<Vec<f32>>, AudioError> {
+        let path = self.path.clone();
+        let block = contained(&path, || self.decode_next());
+        if block.is_err() {
+            self.finished = true;
+        }
+        block
+    }
+
+    fn decode_next(&mut self) -> Result<Option<Vec<f32>>, AudioError> {
         while !self.finished {
             match self.format.next_packet() {
                 Ok(Some(packet)) if packet.track_id != self.track => continue,
@@ -216,6 +227,21 @@ impl Recording {
             message,
         }
     }
+}
+
+/// Runs a step of the third-party demuxers and decoders, turning a panic
+/// of theirs on a damaged file (fuzzing found an arithmetic overflow in the
+/// WAV chunk reader) into this file's error, never the process's end.
+fn contained<T>(
+    path: &Path,
+    step: impl FnOnce() -> Result<T, AudioError>,
+) -> Result<T, AudioError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|_| {
+        Err(AudioError::Unsupported {
+            path: path.to_path_buf(),
+            message: "the decoder failed on this file: it is damaged, or not audio".into(),
+        })
+    })
 }
 
 fn pick_channel(interleaved: &[f32], channels: usize, pick: ChannelPick) -> Option<Vec<f32>> {
