@@ -242,8 +242,8 @@ fn complaint_words_go_to_the_complaint_desk_at_once() {
     }
 }
 
-#[test]
-fn vip_callers_skip_the_menu_to_the_experts() {
+/// The first actions of a call from the VIP number of `config()`.
+fn vip_call(verified: bool) -> Vec<Action> {
     let mut call = Call::new(Arc::new(config()), None);
     call.handle(
         Duration::ZERO,
@@ -251,10 +251,15 @@ fn vip_callers_skip_the_menu_to_the_experts() {
             caller: "+15550100999".into(),
             dialed: "800".into(),
             recent_calls: 0,
-            verified: true,
+            verified,
         },
     );
-    let actions = actions(&mut call);
+    actions(&mut call)
+}
+
+#[test]
+fn vip_callers_skip_the_menu_to_the_experts() {
+    let actions = vip_call(true);
     assert!(!actions.iter().any(|a| matches!(a, Action::Play(_))));
     let transfer = actions.into_iter().find_map(|a| match a {
         Action::Transfer(t) => Some(t),
@@ -270,18 +275,8 @@ fn vip_callers_skip_the_menu_to_the_experts() {
 
 #[test]
 fn a_vip_number_nobody_vouches_for_is_an_ordinary_caller() {
-    let mut call = Call::new(Arc::new(config()), None);
-    call.handle(
-        Duration::ZERO,
-        Input::Started {
-            caller: "+15550100999".into(),
-            dialed: "800".into(),
-            recent_calls: 0,
-            verified: false,
-        },
-    );
     assert!(
-        !actions(&mut call)
+        !vip_call(false)
             .iter()
             .any(|a| matches!(a, Action::Transfer(_))),
         "a From header is anyone's to write"
