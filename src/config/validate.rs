@@ -24,21 +24,7 @@ impl GatewayConfig {
                 ));
             }
         }
-        if !(self.scoring.smoothing > 0.0 && self.scoring.smoothing <= 1.0) {
-            return Err(invalid(
-                "scoring",
-                "smoothing",
-                "scoring.smoothing must be in (0, 1]: the share of each new score".into(),
-            ));
-        }
         let sip = &self.sip;
-        if !(sip.ring_s >= 0.0 && sip.ring_s <= 60.0) {
-            return Err(invalid(
-                "sip",
-                "ring_s",
-                "sip.ring_s must be between 0 and 60 seconds".into(),
-            ));
-        }
         if !sip
             .product
             .chars()
@@ -48,41 +34,6 @@ impl GatewayConfig {
                 "sip",
                 "product",
                 "sip.product must be printable ASCII (a header value): e.g. \"voicegate\", or \"\" for none".into(),
-            ));
-        }
-        if !(sip.source_rate > 0.0 && sip.source_rate <= 10_000.0) {
-            return Err(invalid(
-                "sip",
-                "source_rate",
-                "sip.source_rate must be above 0 and at most 10000 requests a second".into(),
-            ));
-        }
-        if !(sip.source_burst >= 1.0 && sip.source_burst <= 100_000.0) {
-            return Err(invalid(
-                "sip",
-                "source_burst",
-                "sip.source_burst must be between 1 and 100000 requests".into(),
-            ));
-        }
-        if !(sip.ban_s >= 0.0 && sip.ban_s <= 86_400.0) {
-            return Err(invalid(
-                "sip",
-                "ban_s",
-                "sip.ban_s must be between 0 and 86400 seconds".into(),
-            ));
-        }
-        if !(sip.drain_s >= 0.0 && sip.drain_s <= 3600.0) {
-            return Err(invalid(
-                "sip",
-                "drain_s",
-                "sip.drain_s must be between 0 and 3600 seconds".into(),
-            ));
-        }
-        if !(1..=100_000).contains(&sip.max_calls) {
-            return Err(invalid(
-                "sip",
-                "max_calls",
-                "sip.max_calls must be between 1 and 100000".into(),
             ));
         }
         if sip.listen.ip().is_unspecified() && sip.advertise.is_none() {
@@ -99,72 +50,130 @@ impl GatewayConfig {
                     ),
                 ));
             }
-            if !(60..=86_400).contains(&register.expires) {
-                return Err(invalid(
-                    "sip.register",
-                    "expires",
-                    "sip.register.expires must be between 60 and 86400 seconds".into(),
-                ));
-            }
         }
         let [low, high] = self.rtp.ports;
         if low > high || low == 0 {
             return Err(invalid("rtp", "ports", format!("rtp.ports [{low}, {high}] is not a range: give [LOW, HIGH] with 0 < LOW <= HIGH")));
         }
-        if !(self.rtp.inactivity_s > 0.0 && self.rtp.inactivity_s <= 3600.0) {
-            return Err(invalid(
+        for (section, key, ok, rule) in self.range_checks() {
+            if !ok {
+                return Err(invalid(section, key, format!("{section}.{key} {rule}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The numbers that must lie in a range: (section, key, in range, rule).
+    fn range_checks(&self) -> Vec<(&'static str, &'static str, bool, &'static str)> {
+        let (sip, policy) = (&self.sip, &self.policy);
+        let within = |value: f64, low: f64, high: f64| (low..=high).contains(&value);
+        let mut checks = vec![
+            (
+                "scoring",
+                "smoothing",
+                self.scoring.smoothing > 0.0 && self.scoring.smoothing <= 1.0,
+                "must be in (0, 1]: the share of each new score",
+            ),
+            (
+                "sip",
+                "ring_s",
+                within(sip.ring_s, 0.0, 60.0),
+                "must be between 0 and 60 seconds",
+            ),
+            (
+                "sip",
+                "source_rate",
+                sip.source_rate > 0.0 && sip.source_rate <= 10_000.0,
+                "must be above 0 and at most 10000 requests a second",
+            ),
+            (
+                "sip",
+                "source_burst",
+                within(sip.source_burst, 1.0, 100_000.0),
+                "must be between 1 and 100000 requests",
+            ),
+            (
+                "sip",
+                "ban_s",
+                within(sip.ban_s, 0.0, 86_400.0),
+                "must be between 0 and 86400 seconds",
+            ),
+            (
+                "sip",
+                "drain_s",
+                within(sip.drain_s, 0.0, 3600.0),
+                "must be between 0 and 3600 seconds",
+            ),
+            (
+                "sip",
+                "max_calls",
+                (1..=100_000).contains(&sip.max_calls),
+                "must be between 1 and 100000",
+            ),
+            (
                 "rtp",
                 "inactivity_s",
-                "rtp.inactivity_s must be above 0 and at most 3600 seconds".into(),
-            ));
-        }
-        if !(self.transfer.retry_s >= 1.0 && self.transfer.retry_s <= 3600.0) {
-            return Err(invalid(
+                self.rtp.inactivity_s > 0.0 && self.rtp.inactivity_s <= 3600.0,
+                "must be above 0 and at most 3600 seconds",
+            ),
+            (
                 "transfer",
                 "retry_s",
-                "transfer.retry_s must be between 1 and 3600 seconds".into(),
-            ));
-        }
-        let policy = &self.policy;
-        let checks: [(&str, bool, &str); 7] = [
+                within(self.transfer.retry_s, 1.0, 3600.0),
+                "must be between 1 and 3600 seconds",
+            ),
             (
+                "policy",
                 "anger_threshold",
                 (0.0..=100.0).contains(&policy.anger_threshold),
                 "must be within 0..=100",
             ),
             (
+                "policy",
                 "anger_sustain",
                 policy.anger_sustain >= 1,
                 "must be at least 1",
             ),
             (
+                "policy",
                 "human_repeats",
                 policy.human_repeats >= 1,
                 "must be at least 1",
             ),
-            ("max_hops", policy.max_hops >= 1, "must be at least 1"),
             (
+                "policy",
+                "max_hops",
+                policy.max_hops >= 1,
+                "must be at least 1",
+            ),
+            (
+                "policy",
                 "max_node_visits",
                 policy.max_node_visits >= 1,
                 "must be at least 1",
             ),
             (
+                "policy",
                 "max_wait_s",
                 seconds_ok(policy.max_wait_s),
                 "must be a number of seconds above 0, at most 86400",
             ),
             (
+                "policy",
                 "no_input_s",
                 seconds_ok(policy.no_input_s),
                 "must be a number of seconds above 0, at most 86400",
             ),
         ];
-        for (key, ok, rule) in checks {
-            if !ok {
-                return Err(invalid("policy", key, format!("policy.{key} {rule}")));
-            }
+        if let Some(register) = &sip.register {
+            checks.push((
+                "sip.register",
+                "expires",
+                (60..=86_400).contains(&register.expires),
+                "must be between 60 and 86400 seconds",
+            ));
         }
-        Ok(())
+        checks
     }
 
     /// Checks that voicegate can hear every word the configuration acts on,

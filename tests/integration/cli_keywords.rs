@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use predicates::str::contains;
 use serde_json::Value;
 
-use super::{repo_path, voicegate_in, write};
+use super::{json_output, repo_path, voicegate_in, write};
 
 const RATE: f64 = 8000.0;
 
@@ -48,21 +48,12 @@ fn tones(dir: &Path, seconds: f64, beeps: &[(f64, f64)]) -> PathBuf {
 }
 
 fn replay_json(dir: &Path, config: &Path, call: &Path) -> Vec<Value> {
-    let output = voicegate_in(dir)
-        .args(["replay", "--json", "--config"])
-        .arg(config)
-        .arg(call)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    json_output(
+        voicegate_in(dir)
+            .args(["replay", "--json", "--config"])
+            .arg(config)
+            .arg(call),
+    )
 }
 
 fn keywords(events: &[Value]) -> Vec<(f64, String)> {

@@ -3,7 +3,7 @@
 use predicates::prelude::*;
 use predicates::str::contains;
 
-use super::{repo_path, voicegate_in, write};
+use super::{repo_path, stdout_of, voicegate_in, write};
 
 const VALID: &str = r#"entry = "main"
 [nodes.main]
@@ -218,22 +218,16 @@ fn show_prints_the_outline_with_hop_counts() {
 /// menu that `menu check` passes: its report and the flattened text.
 fn flattened(dir: &std::path::Path, legacy: &str) -> (String, String) {
     let out = dir.join("flat.toml");
-    let output = voicegate_in(&repo_path("."))
-        .args(["menu", "flatten", legacy, "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let report = stdout_of(
+        voicegate_in(&repo_path("."))
+            .args(["menu", "flatten", legacy, "-o"])
+            .arg(&out),
     );
     voicegate_in(dir)
         .args(["menu", "check"])
         .arg(&out)
         .assert()
         .success();
-    let report = String::from_utf8(output.stdout).unwrap();
     (report, std::fs::read_to_string(&out).unwrap())
 }
 

@@ -28,15 +28,20 @@ pub fn voicegate_in(dir: &std::path::Path) -> assert_cmd::Command {
 }
 
 /// Runs a voicegate `command` that must succeed (else fails with its
-/// stderr) and returns its stdout, one JSON value a line.
-pub fn json_output(command: &mut assert_cmd::Command) -> Vec<serde_json::Value> {
+/// stderr) and returns its stdout.
+pub fn stdout_of(command: &mut assert_cmd::Command) -> String {
     let output = command.output().unwrap();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    json_lines(&output.stdout)
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The same, its stdout one JSON value a line.
+pub fn json_output(command: &mut assert_cmd::Command) -> Vec<serde_json::Value> {
+    json_lines(stdout_of(command).as_bytes())
 }
 
 /// Each line of `stdout` as JSON.
