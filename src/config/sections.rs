@@ -140,6 +140,14 @@ pub struct SipSettings {
     pub ban_s: f64,
     /// Seconds calls may go on after SIGTERM before voicegate hangs them up.
     pub drain_s: f64,
+    /// SIP TCP connections held at once, trusted and untrusted counted apart.
+    pub tcp_connections: usize,
+    /// SIP TCP connections from one untrusted address.
+    pub tcp_per_source: usize,
+    /// Seconds a TCP connection may send nothing (CRLF keep-alives count).
+    pub tcp_idle_s: f64,
+    /// Seconds a message begun on TCP has to arrive whole.
+    pub tcp_read_s: f64,
 }
 
 /// `[sip.register]`: keep voicegate registered so the trunk sends it calls.
@@ -175,6 +183,12 @@ impl Default for SipSettings {
             source_burst: 40.0,
             ban_s: 600.0,
             drain_s: 30.0,
+            tcp_connections: 1024,
+            tcp_per_source: 16,
+            // Above common session-refresh intervals, so a trunk's quiet
+            // connection outlives its calls' re-INVITEs.
+            tcp_idle_s: 900.0,
+            tcp_read_s: 10.0,
         }
     }
 }

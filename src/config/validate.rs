@@ -106,6 +106,30 @@ impl GatewayConfig {
             ),
             (
                 "sip",
+                "tcp_connections",
+                (1..=100_000).contains(&sip.tcp_connections),
+                "must be between 1 and 100000",
+            ),
+            (
+                "sip",
+                "tcp_per_source",
+                (1..=sip.tcp_connections).contains(&sip.tcp_per_source),
+                "must be at least 1 and at most sip.tcp_connections",
+            ),
+            (
+                "sip",
+                "tcp_idle_s",
+                within(sip.tcp_idle_s, 1.0, 86_400.0),
+                "must be between 1 and 86400 seconds",
+            ),
+            (
+                "sip",
+                "tcp_read_s",
+                within(sip.tcp_read_s, 0.1, 600.0),
+                "must be between 0.1 and 600 seconds",
+            ),
+            (
+                "sip",
                 "max_calls",
                 (1..=100_000).contains(&sip.max_calls),
                 "must be between 1 and 100000",

@@ -139,11 +139,23 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
             config.rtp.address, config.rtp.ports[0], config.rtp.ports[1]
         );
         let drain = Duration::from_secs_f64(config.sip.drain_s);
-        let signalling = signalling::Signalling::new(ua, udp, shared, options.calls, drain);
+        let signalling =
+            signalling::Signalling::new(ua, udp, shared, options.calls, drain, tcp_limits(config));
         signalling.listen_tcp(tcp);
         signalling.run().await;
         Ok(())
     })
+}
+
+fn tcp_limits(config: &GatewayConfig) -> tcp::TcpLimits {
+    let sip = &config.sip;
+    tcp::TcpLimits {
+        connections: sip.tcp_connections,
+        per_source: sip.tcp_per_source,
+        idle: Duration::from_secs_f64(sip.tcp_idle_s),
+        read: Duration::from_secs_f64(sip.tcp_read_s),
+        trusted: sip.trusted.clone(),
+    }
 }
 
 /// Resolves the registrar's host (the one place serve may use DNS).

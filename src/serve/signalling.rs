@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, Receiver, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
 use super::call::{CallSetup, LiveCall, ToCall, ToSignalling};
-use super::tcp::{TcpConnections, TcpMessage};
+use super::tcp::{TcpConnections, TcpLimits, TcpMessage, EVENTS};
 use super::Shared;
 use crate::callcore::{CallEvent, CallSummary, CallerId, EndedBy, EventKind, Sinks};
 use crate::sip::{
@@ -64,7 +64,7 @@ pub struct Signalling {
     calls: HashMap<String, UnboundedSender<ToCall>>,
     commands_tx: UnboundedSender<ToSignalling>,
     commands: UnboundedReceiver<ToSignalling>,
-    tcp: UnboundedReceiver<TcpMessage>,
+    tcp: Receiver<TcpMessage>,
     /// Stop after this many calls have ended (tests, load runs).
     calls_left: Option<u64>,
     /// How long calls may go on after SIGTERM before they get a BYE.
@@ -81,13 +81,14 @@ impl Signalling {
         shared: Arc<Shared>,
         calls_left: Option<u64>,
         drain: Duration,
+        tcp_limits: TcpLimits,
     ) -> Signalling {
         let (commands_tx, commands) = mpsc::unbounded_channel();
-        let (tcp_tx, tcp) = mpsc::unbounded_channel();
+        let (tcp_tx, tcp) = mpsc::channel(EVENTS);
         Signalling {
             ua,
             udp,
-            tcp_connections: TcpConnections::new(tcp_tx),
+            tcp_connections: TcpConnections::new(tcp_tx, tcp_limits),
             shared,
             start: Instant::now(),
             offered: HashMap::new(),
