@@ -375,3 +375,29 @@ fn a_caller_hanging_up_ends_the_call_once() {
     assert_eq!(call.summary().ended_by, Some(EndedBy::Caller));
     assert_eq!(call.summary().duration, secs(3.0));
 }
+
+#[test]
+fn windows_skipped_under_inference_overload_are_passed_over_and_the_call_goes_on() {
+    let mut call = Driven::new(setup(false));
+    call.talk(0.0, 2.0);
+    // The scorer had room for every third window only.
+    for (n, job) in std::mem::take(&mut call.jobs).into_iter().enumerate() {
+        let row = (n % 3 == 0).then(|| vec![8.0]);
+        call.input(
+            2.0,
+            CoreInput::Scored {
+                token: job.token,
+                row,
+            },
+        );
+    }
+    let scored = call.angers().len();
+    assert!(scored >= 2, "{scored} windows scored");
+    assert_eq!(
+        call.commands,
+        [Command::Refer {
+            uri: "sip:priority@pbx".into()
+        }],
+        "the scored windows still decide"
+    );
+}

@@ -95,6 +95,8 @@ pub struct Scoring {
     pub anger_model: PathBuf,
     /// Share of each new window score in the smoothed score (1 = no smoothing).
     pub smoothing: f32,
+    /// Windows waiting for each model at most; past it, new ones are skipped.
+    pub queue_windows: usize,
 }
 
 impl Default for Scoring {
@@ -104,6 +106,8 @@ impl Default for Scoring {
             // 0.7 reacts within about 3 s of sustained anger; with 0.5 it took 5.5 s
             // on the angry fixture, for one fewer happy false transfer in 14 calls.
             smoothing: 0.7,
+            // About a second of windows for 1,000 calls: a score later than that is stale.
+            queue_windows: 10_000,
         }
     }
 }

@@ -75,6 +75,12 @@ impl GatewayConfig {
                 "must be in (0, 1]: the share of each new score",
             ),
             (
+                "scoring",
+                "queue_windows",
+                (16..=1_000_000).contains(&self.scoring.queue_windows),
+                "must be between 16 and 1000000 windows",
+            ),
+            (
                 "sip",
                 "ring_s",
                 within(sip.ring_s, 0.0, 60.0),
@@ -276,6 +282,57 @@ fn line_of_key(text: &str, section: &str, key: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::line_of_key;
+    use crate::config::GatewayConfig;
+    use std::path::Path;
+
+    #[test]
+    fn a_limit_out_of_its_range_is_refused_with_its_line_and_rule() {
+        for (section, key, value, rule) in [
+            (
+                "sip",
+                "tcp_connections",
+                "0",
+                "must be between 1 and 100000",
+            ),
+            (
+                "sip",
+                "tcp_per_source",
+                "5000",
+                "must be at least 1 and at most sip.tcp_connections",
+            ),
+            (
+                "sip",
+                "tcp_idle_s",
+                "0",
+                "must be between 1 and 86400 seconds",
+            ),
+            (
+                "sip",
+                "tcp_read_s",
+                "1e9",
+                "must be between 0.1 and 600 seconds",
+            ),
+            (
+                "scoring",
+                "queue_windows",
+                "1",
+                "must be between 16 and 1000000",
+            ),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sip-config/gateway.toml");
+            let sample = std::fs::read_to_string(&path).unwrap();
+            let header = format!("[{section}]");
+            let at = sample.lines().position(|l| l.starts_with(&header)).unwrap();
+            let mut lines: Vec<String> = sample.lines().map(String::from).collect();
+            lines.insert(at + 1, format!("{key} = {value}"));
+            let error = GatewayConfig::from_text(&lines.join("\n"), &path)
+                .map(|_| ())
+                .expect_err(key)
+                .to_string();
+            let expected = format!("gateway.toml:{}: {section}.{key} {rule}", at + 2);
+            assert!(error.contains(&expected), "{error}");
+        }
+    }
 
     #[test]
     fn keys_are_found_under_headers_with_comments() {

@@ -80,6 +80,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Says how many windows the models had no time for, if any.
+    fn report_skipped_windows(&self) {
+        let (anger, keywords) = (self.anger_scorer.skipped(), self.keyword_scorer.skipped());
+        if anger + keywords > 0 {
+            eprintln!("voicegate: inference fell behind: {anger} anger and {keywords} keyword windows skipped (see scoring.queue_windows)");
+        }
+    }
+
     /// A new call's audio front end.
     fn front_end(&self) -> FrontEnd {
         let keywords = KeywordSetup::of_model(&self.keywords);
@@ -209,9 +217,10 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
     let anger_setup = AngerSetup::of_model(&anger, config.scoring.smoothing)
         .map_err(|e| InferError::Run(format!("{}: {e}", config.anger_model_path().display())))?;
     let keywords = models::keyword_model(config)?;
-    let anger_scorer = scorer::Scorer::start(anger).map_err(ServeError::Runtime)?;
+    let queue = config.scoring.queue_windows;
+    let anger_scorer = scorer::Scorer::start(anger, queue).map_err(ServeError::Runtime)?;
     let keyword_scorer =
-        scorer::Scorer::start(keywords.model().clone()).map_err(ServeError::Runtime)?;
+        scorer::Scorer::start(keywords.model().clone(), queue).map_err(ServeError::Runtime)?;
     let handoff = HandoffSettings {
         sorry_prompt: config.transfer.sorry_prompt.clone(),
         retry: Duration::from_secs_f64(config.transfer.retry_s),

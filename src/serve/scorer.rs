@@ -4,8 +4,14 @@
 //! runtime's workers never block on ONNX Runtime. The model's session runs
 //! one batch at a time anyway (it sits behind a mutex), so more threads
 //! would only queue on it; batching is what raises calls per core.
+//!
+//! The queue is bounded (`scoring.queue_windows`): when more windows arrive
+//! than the model keeps up with, the newest are skipped at once (the call
+//! is told, and scores its next window) rather than queued ever later.
+//! Overload costs windows, never calls.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, TrySendError};
 use std::sync::Arc;
 use std::thread;
 
@@ -18,8 +24,25 @@ use crate::infer::{WindowModel, BATCH};
 pub struct Scored {
     /// The call core's token for the window.
     pub token: u64,
-    /// The model's raw output row; `None` if the model failed.
+    /// The model's raw output row; `None` if the window was skipped or the model failed.
     pub row: Option<Vec<f32>>,
+}
+
+/// What the inference thread runs: a window model (a stand-in in tests).
+pub trait RowModel: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    /// One output row per window, or why the run failed.
+    fn rows(&self, windows: &[&[f32]]) -> Result<Vec<Vec<f32>>, String>;
+}
+
+impl RowModel for WindowModel {
+    fn name(&self) -> &str {
+        &self.manifest().name
+    }
+
+    fn rows(&self, windows: &[&[f32]]) -> Result<Vec<Vec<f32>>, String> {
+        WindowModel::rows(self, windows).map_err(|error| error.to_string())
+    }
 }
 
 struct Job {
@@ -28,41 +51,72 @@ struct Job {
     reply: UnboundedSender<Scored>,
 }
 
+impl Job {
+    fn unscored(self) {
+        let _ = self.reply.send(Scored {
+            token: self.token,
+            row: None,
+        });
+    }
+}
+
 /// A handle calls use to have windows scored.
 #[derive(Clone)]
 pub struct Scorer {
-    jobs: mpsc::Sender<Job>,
+    name: String,
+    jobs: mpsc::SyncSender<Job>,
+    skipped: Arc<AtomicU64>,
 }
 
 impl Scorer {
-    /// Starts the inference thread for `model`.
-    pub fn start(model: Arc<WindowModel>) -> std::io::Result<Scorer> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+    /// Starts the inference thread for `model`, with room for `queue` windows.
+    pub fn start(model: Arc<dyn RowModel>, queue: usize) -> std::io::Result<Scorer> {
+        let (jobs, waiting) = mpsc::sync_channel::<Job>(queue);
+        let name = model.name().to_string();
         thread::Builder::new()
-            .name(format!("infer-{}", model.manifest().name))
-            .spawn(move || run(&model, &queue))?;
-        Ok(Scorer { jobs })
+            .name(format!("infer-{name}"))
+            .spawn(move || run(model.as_ref(), &waiting))?;
+        Ok(Scorer {
+            name,
+            jobs,
+            skipped: Arc::default(),
+        })
     }
 
-    /// Queues a window; its answer arrives on `reply` (`None` if the
-    /// model failed or its thread has stopped).
+    /// Queues a window; its answer arrives on `reply`: the row, or `None`
+    /// at once if the queue is full, or if the model failed or its thread
+    /// has stopped.
     pub fn submit(&self, samples: Vec<f32>, token: u64, reply: UnboundedSender<Scored>) {
         let job = Job {
             samples,
             token,
             reply,
         };
-        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
-            tracing::error!("the inference thread has stopped; a window went unscored");
-            let _ = job.reply.send(Scored {
-                token: job.token,
-                row: None,
-            });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job)) => {
+                let skipped = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+                // The first of a spell, then every thousandth: a log line per
+                // skipped window would add to the overload.
+                if skipped % 1000 == 1 {
+                    tracing::warn!(model = %self.name, skipped, "inference is behind: windows skipped");
+                }
+                job.unscored();
+            }
+            Err(TrySendError::Disconnected(job)) => {
+                tracing::error!(model = %self.name, "the inference thread has stopped; a window went unscored");
+                job.unscored();
+            }
         }
+    }
+
+    /// Windows skipped so far because the queue was full.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
     }
 }
 
-fn run(model: &WindowModel, queue: &mpsc::Receiver<Job>) {
+fn run(model: &dyn RowModel, queue: &mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(BATCH - 1));
@@ -71,7 +125,7 @@ fn run(model: &WindowModel, queue: &mpsc::Receiver<Job>) {
             Ok(rows) if rows.len() == batch.len() => rows.into_iter().map(Some).collect(),
             Ok(_) => vec![None; batch.len()],
             Err(error) => {
-                tracing::error!(%error, model = %model.manifest().name, "model run failed");
+                tracing::error!(%error, model = model.name(), "model run failed");
                 vec![None; batch.len()]
             }
         };
@@ -82,5 +136,74 @@ fn run(model: &WindowModel, queue: &mpsc::Receiver<Job>) {
                 row,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Condvar, Mutex};
+
+    /// A model that holds every run until the test opens its gate, then
+    /// answers each window with its first sample.
+    #[derive(Default)]
+    struct GatedModel {
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl GatedModel {
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+    }
+
+    impl RowModel for GatedModel {
+        fn name(&self) -> &str {
+            "gated"
+        }
+
+        fn rows(&self, windows: &[&[f32]]) -> Result<Vec<Vec<f32>>, String> {
+            let open = self.open.lock().unwrap();
+            drop(self.opened.wait_while(open, |open| !*open).unwrap());
+            Ok(windows.iter().map(|w| vec![w[0]]).collect())
+        }
+    }
+
+    #[test]
+    fn a_model_that_falls_behind_skips_the_newest_windows_at_once_and_scores_the_rest() {
+        let model = Arc::new(GatedModel::default());
+        let scorer = Scorer::start(model.clone(), 4).unwrap();
+        let (reply, mut answers) = tokio::sync::mpsc::unbounded_channel();
+        for token in 0..100u64 {
+            scorer.submit(vec![token as f32], token, reply.clone());
+        }
+        // The thread holds at most one batch and the queue four: the other
+        // 80 or more were answered, unscored, before the model ran at all.
+        let mut skipped = Vec::new();
+        while let Ok(answer) = answers.try_recv() {
+            assert_eq!(answer.row, None);
+            skipped.push(answer.token);
+        }
+        assert!(
+            skipped.len() >= 100 - 4 - BATCH,
+            "{} skipped",
+            skipped.len()
+        );
+        assert_eq!(scorer.skipped(), skipped.len() as u64);
+        model.open();
+        let mut scored = Vec::new();
+        while scored.len() + skipped.len() < 100 {
+            let answer = answers.blocking_recv().expect("every window is answered");
+            assert_eq!(answer.row, Some(vec![answer.token as f32]));
+            scored.push(answer.token);
+        }
+        assert!(!scored.is_empty());
+        assert!(scored.iter().all(|token| !skipped.contains(token)));
+        // Caught up, nothing is skipped.
+        scorer.submit(vec![99.0], 99, reply);
+        let late = answers.blocking_recv().unwrap();
+        assert_eq!((late.token, late.row), (99, Some(vec![99.0])));
     }
 }

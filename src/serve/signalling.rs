@@ -135,6 +135,7 @@ impl Signalling {
                 break;
             }
         }
+        self.shared.report_skipped_windows();
     }
 
     async fn wait(&mut self, buf: &mut [u8]) -> Wake {
