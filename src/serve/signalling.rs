@@ -417,7 +417,29 @@ async fn stop_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::framed_length;
+    use super::{framed_length, supervise, ToSignalling};
+
+    #[tokio::test]
+    async fn a_call_task_that_panics_is_hung_up_and_forgotten_and_its_neighbour_goes_on() {
+        let (commands, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let doomed = tokio::spawn(async { panic!("a bug in one call") });
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let neighbour = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let _ = done_tx.send(());
+        });
+        supervise("doomed".into(), doomed, commands.clone());
+        supervise("neighbour".into(), neighbour, commands);
+        let hang_up = received.recv().await.unwrap();
+        assert!(matches!(hang_up, ToSignalling::HangUp { call } if call == "doomed"));
+        let finished = received.recv().await.unwrap();
+        assert!(matches!(finished, ToSignalling::Finished { call } if call == "doomed"));
+        done.await.expect("the other call ran to its end");
+        assert!(
+            received.try_recv().is_err(),
+            "nothing said about the other call"
+        );
+    }
 
     #[test]
     fn a_content_length_past_any_message_never_frames_and_never_overflows() {
