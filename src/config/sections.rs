@@ -155,7 +155,7 @@ pub struct SipSettings {
 }
 
 /// `[sip.register]`: keep voicegate registered so the trunk sends it calls.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterSettings {
     /// The registrar's SIP URI, e.g. `sip:trunk.example.com` or `sip:192.0.2.5:5060`.

@@ -128,17 +128,7 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
             SocketAddr::new(config.sip.advertise.unwrap_or(listen.ip()), listen.port());
         let ring = Duration::from_secs_f64(config.sip.ring_s);
         let mut ua = UserAgent::new(advertised, &config.sip.user, ring);
-        let product = config.sip.product.trim();
-        ua.set_product((!product.is_empty()).then(|| product.to_string()));
-        ua.set_max_calls(config.sip.max_calls);
-        ua.set_admission(AdmissionPolicy {
-            trusted: config.sip.trusted.clone(),
-            untrusted_invites: config.sip.untrusted_invites,
-            rate_per_s: config.sip.source_rate,
-            burst: config.sip.source_burst,
-            ban: Duration::from_secs_f64(config.sip.ban_s),
-            ..AdmissionPolicy::default()
-        });
+        apply_sip_settings(&mut ua, config);
         if let Some(register) = &config.sip.register {
             ua.register(Duration::ZERO, registration(config, register).await?);
         }
@@ -146,13 +136,67 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
             "voicegate: listening for SIP on udp and tcp {listen}; RTP on {} ports {}-{}",
             config.rtp.address, config.rtp.ports[0], config.rtp.ports[1]
         );
-        let drain = Duration::from_secs_f64(config.sip.drain_s);
         let signalling =
-            signalling::Signalling::new(ua, udp, shared, options.calls, drain, tcp_limits(config));
+            signalling::Signalling::new(ua, udp, shared, config.clone(), options.calls);
         signalling.listen_tcp(tcp);
         signalling.run().await;
         Ok(())
     })
+}
+
+/// The `[sip]` settings the user agent takes at start and on every reload.
+fn apply_sip_settings(ua: &mut UserAgent, config: &GatewayConfig) {
+    let product = config.sip.product.trim();
+    ua.set_product((!product.is_empty()).then(|| product.to_string()));
+    ua.set_max_calls(config.sip.max_calls);
+    ua.set_admission(AdmissionPolicy {
+        trusted: config.sip.trusted.clone(),
+        untrusted_invites: config.sip.untrusted_invites,
+        rate_per_s: config.sip.source_rate,
+        burst: config.sip.source_burst,
+        ban: Duration::from_secs_f64(config.sip.ban_s),
+        ..AdmissionPolicy::default()
+    });
+}
+
+/// SIGHUP: the configuration file read again, with its menu, prompts and
+/// models, for the calls that come from now on. `current` names the file.
+fn reload(current: &GatewayConfig) -> Result<(GatewayConfig, Shared), String> {
+    if !current.source.is_file() {
+        return Err(format!(
+            "{} is not a file: serve runs on the built-in configuration (start it with --config FILE to reload one)",
+            current.source.display()
+        ));
+    }
+    let config = GatewayConfig::load(&current.source).map_err(|e| e.to_string())?;
+    let shared = load_shared(&config).map_err(|e| e.to_string())?;
+    Ok((config, shared))
+}
+
+/// The settings a reload cannot change: sockets bound, the user agent's
+/// identity and its registration, the TCP tasks' limits.
+fn needs_restart(old: &GatewayConfig, new: &GatewayConfig) -> Vec<&'static str> {
+    let (old, new) = (&old.sip, &new.sip);
+    [
+        ("sip.listen", old.listen != new.listen),
+        ("sip.advertise", old.advertise != new.advertise),
+        ("sip.user", old.user != new.user),
+        ("sip.ring_s", old.ring_s != new.ring_s),
+        ("sip.register", old.register != new.register),
+        (
+            "sip.tcp_connections",
+            old.tcp_connections != new.tcp_connections,
+        ),
+        (
+            "sip.tcp_per_source",
+            old.tcp_per_source != new.tcp_per_source,
+        ),
+        ("sip.tcp_idle_s", old.tcp_idle_s != new.tcp_idle_s),
+        ("sip.tcp_read_s", old.tcp_read_s != new.tcp_read_s),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
 }
 
 fn tcp_limits(config: &GatewayConfig) -> tcp::TcpLimits {

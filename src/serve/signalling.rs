@@ -11,9 +11,10 @@ use tokio::sync::mpsc::{self, Receiver, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
 use super::call::{CallSetup, LiveCall, ToCall, ToSignalling};
-use super::tcp::{TcpConnections, TcpLimits, TcpMessage, EVENTS};
+use super::tcp::{TcpConnections, TcpMessage, EVENTS};
 use super::Shared;
 use crate::callcore::{CallEvent, CallSummary, CallerId, EndedBy, EventKind, Sinks};
+use crate::config::GatewayConfig;
 use crate::sip::{
     AgentState, EndReason, Negotiated, Peer, SipEvent, Transmit, Transport, UserAgent,
 };
@@ -49,6 +50,10 @@ enum Wake {
     DrainOver,
     /// Calls did not end after their BYE: exit anyway.
     GiveUp,
+    /// SIGHUP: read the configuration again.
+    Reload,
+    /// The configuration read again, or why it could not be.
+    Reloaded(Box<Result<(GatewayConfig, Shared), String>>),
 }
 
 /// How long calls have to end after their BYE before serve exits anyway.
@@ -59,6 +64,11 @@ pub struct Signalling {
     udp: UdpSocket,
     tcp_connections: TcpConnections,
     shared: Arc<Shared>,
+    /// The configuration new calls get (replaced on SIGHUP).
+    config: GatewayConfig,
+    reloads_tx: UnboundedSender<Result<(GatewayConfig, Shared), String>>,
+    reloads: UnboundedReceiver<Result<(GatewayConfig, Shared), String>>,
+    hangups: Hangups,
     start: Instant,
     offered: HashMap<String, Offered>,
     calls: HashMap<String, UnboundedSender<ToCall>>,
@@ -79,17 +89,22 @@ impl Signalling {
         ua: UserAgent,
         udp: UdpSocket,
         shared: Arc<Shared>,
+        config: GatewayConfig,
         calls_left: Option<u64>,
-        drain: Duration,
-        tcp_limits: TcpLimits,
     ) -> Signalling {
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (tcp_tx, tcp) = mpsc::channel(EVENTS);
+        let (reloads_tx, reloads) = mpsc::unbounded_channel();
         Signalling {
             ua,
             udp,
-            tcp_connections: TcpConnections::new(tcp_tx, tcp_limits),
+            tcp_connections: TcpConnections::new(tcp_tx, super::tcp_limits(&config)),
             shared,
+            drain: Duration::from_secs_f64(config.sip.drain_s),
+            config,
+            reloads_tx,
+            reloads,
+            hangups: Hangups::new(),
             start: Instant::now(),
             offered: HashMap::new(),
             calls: HashMap::new(),
@@ -97,7 +112,6 @@ impl Signalling {
             commands,
             tcp,
             calls_left,
-            drain,
             drain_until: None,
             give_up_at: None,
         }
@@ -126,6 +140,8 @@ impl Signalling {
                 Wake::Stop => self.start_drain(),
                 Wake::DrainOver => self.hang_up_all(now),
                 Wake::GiveUp => break,
+                Wake::Reload => self.start_reload(),
+                Wake::Reloaded(result) => self.on_reloaded(*result),
             }
             self.flush().await;
             self.dispatch_events().await;
@@ -154,6 +170,8 @@ impl Signalling {
             Some(command) = self.commands.recv() => Wake::Command(command),
             _ = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => Wake::Timer,
             _ = stop_signal() => Wake::Stop,
+            _ = self.hangups.next() => Wake::Reload,
+            Some(result) = self.reloads.recv() => Wake::Reloaded(Box::new(result)),
             _ = sleep_until(self.drain_until.unwrap_or_else(Instant::now)), if self.drain_until.is_some() && self.give_up_at.is_none() => Wake::DrainOver,
             _ = sleep_until(self.give_up_at.unwrap_or_else(Instant::now)), if self.give_up_at.is_some() => Wake::GiveUp,
         }
@@ -168,6 +186,47 @@ impl Signalling {
         );
         self.ua.drain();
         self.drain_until = Some(Instant::now() + self.drain);
+    }
+
+    /// Reads the configuration, menu, prompts and models again off the
+    /// signalling task (loading models takes a while; SIP goes on meanwhile).
+    fn start_reload(&self) {
+        eprintln!(
+            "voicegate: SIGHUP: reading {} again",
+            self.config.source.display()
+        );
+        let (current, done) = (self.config.clone(), self.reloads_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = done.send(super::reload(&current));
+        });
+    }
+
+    /// New calls get the new configuration; calls up keep theirs to the end.
+    fn on_reloaded(&mut self, result: Result<(GatewayConfig, Shared), String>) {
+        let (config, shared) = match result {
+            Ok(reloaded) => reloaded,
+            Err(error) => {
+                return eprintln!(
+                    "voicegate: reload failed, still serving the previous configuration: {error}"
+                )
+            }
+        };
+        let unchanged = super::needs_restart(&self.config, &config);
+        if !unchanged.is_empty() {
+            eprintln!(
+                "voicegate: reload: {} changed and take(s) effect only after a restart",
+                unchanged.join(", ")
+            );
+        }
+        super::apply_sip_settings(&mut self.ua, &config);
+        self.drain = Duration::from_secs_f64(config.sip.drain_s);
+        self.shared = Arc::new(shared);
+        self.config = config;
+        eprintln!(
+            "voicegate: reloaded {}: new calls use it; {} call(s) up keep the previous one",
+            self.config.source.display(),
+            self.calls.len() + self.offered.len()
+        );
     }
 
     /// BYE to every call still up; serve exits when they end, or after a grace.
@@ -397,6 +456,39 @@ fn supervise(
             let _ = commands.send(ToSignalling::Finished { call });
         }
     });
+}
+
+/// SIGHUP, as `systemctl reload` and `kill -HUP` send it. Listened for from
+/// start to exit, so a SIGHUP never falls on the default action (which
+/// would end the process).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn new() -> Hangups {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Hangups {
+                signal: signal(SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = self.signal.as_mut() {
+            if signal.recv().await.is_some() {
+                return;
+            }
+            self.signal = None; // no more signals will come
+        }
+        std::future::pending::<()>().await
+    }
 }
 
 /// Resolves on SIGTERM (a service manager stopping serve) or Ctrl-C.

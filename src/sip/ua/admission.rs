@@ -85,6 +85,11 @@ impl Admission {
         }
     }
 
+    /// New rules; what each source has spent, and its ban, stay.
+    pub fn set_policy(&mut self, policy: AdmissionPolicy) {
+        self.policy = policy;
+    }
+
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
         self.policy.trusted.iter().any(|net| net.contains(&ip))
     }

@@ -277,9 +277,10 @@ impl UserAgent {
             .collect()
     }
 
-    /// Trusted sources, what to do with untrusted INVITEs, rate limits.
+    /// Trusted sources, what to do with untrusted INVITEs, rate limits
+    /// (sources' buckets and bans so far are kept).
     pub fn set_admission(&mut self, policy: AdmissionPolicy) {
-        self.admission = Admission::new(policy);
+        self.admission.set_policy(policy);
     }
 
     /// How many calls the gateway holds at once (`sip.max_calls`).

@@ -412,11 +412,29 @@ impl Gateway {
 
     /// Sends serve SIGTERM, as a service manager stopping it does.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends serve a signal (`TERM`, `HUP`, …), as `kill -NAME` does.
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.process.pid().to_string()])
+            .args([&format!("-{name}"), &self.process.pid().to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM {}", self.process.pid());
+        assert!(status.success(), "kill -{name} {}", self.process.pid());
+    }
+
+    /// Waits at most `limit` for serve's stderr to hold `text`; fails with its output.
+    pub fn wait_stderr(&self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.stderr.lock().unwrap().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "serve's stderr did not say {text:?} within {limit:?}\n{}",
+                self.report()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Serve's stdout and stderr, for failure messages.

@@ -254,3 +254,59 @@ fn sigterm_refuses_new_calls_and_hangs_up_the_calls_up_after_the_drain() {
     );
     gateway.assert_exits_by_itself(Duration::from_secs(15));
 }
+
+#[test]
+fn sighup_reloads_the_configuration_for_new_calls_and_the_call_up_goes_on() {
+    let (ports, dir) = sipp_test(28);
+    let config =
+        super::harness::gateway_toml(ports, 0.0).replace("[sip]\n", "[sip]\ndrain_s = 1.0\n");
+    let mut gateway = Gateway::start_with(dir.path(), ports, &config, None);
+    let target = format!("sip:800@127.0.0.1:{}", ports.sip);
+    let caller_dir = dir.path().to_path_buf();
+    let caller = std::thread::spawn(move || {
+        let output = crate::voicegate_in(&caller_dir)
+            .args(["call", &target, "--json", "--play"])
+            .arg(crate::repo_path("fixtures/calls/calm_caller/call.flac"))
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        crate::json_lines(&output.stdout)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let path = dir.path().join("gateway.toml");
+    let one_call = config.replace("[sip]\n", "[sip]\nmax_calls = 1\n");
+    std::fs::write(&path, &one_call).unwrap();
+    gateway.signal("HUP");
+    gateway.wait_stderr("voicegate: reloaded", Duration::from_secs(20));
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(("127.0.0.1", ports.sip)).unwrap();
+    socket
+        .send(invite(&socket, ports.sip, "after-reload", "").as_bytes())
+        .unwrap();
+    let answers = replies(&socket, Duration::from_secs(1));
+    assert!(
+        answers.iter().any(|a| a.starts_with("SIP/2.0 503")),
+        "with max_calls = 1 reloaded, a second call gets 503: {answers:?}\n{}",
+        gateway.report()
+    );
+    std::fs::write(&path, one_call.replace("max_calls = 1", "max_calls = 0")).unwrap();
+    gateway.signal("HUP");
+    gateway.wait_stderr(
+        "reload failed, still serving the previous configuration",
+        Duration::from_secs(20),
+    );
+    gateway.wait_stderr("sip.max_calls must be between", Duration::from_secs(1));
+    assert!(gateway.alive(), "{}", gateway.report());
+    gateway.terminate();
+    let lines = caller.join().unwrap();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["answered"], true, "{lines:?}");
+    let hangup = lines.iter().find(|l| l["event"] == "hangup").unwrap();
+    let at = hangup["t"].as_f64().unwrap();
+    assert!(
+        at > 3.0,
+        "the call up lasted through both reloads (BYE at {at} s)"
+    );
+    assert_eq!(summary["ended_by"], "gateway", "{lines:?}");
+    gateway.assert_exits_by_itself(Duration::from_secs(15));
+}
