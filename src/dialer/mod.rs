@@ -4,6 +4,7 @@
 //! a NOTIFY), and hangs up when the recording ends, unless the far end did.
 //! A thin tokio driver around the sans-IO [`OutboundCall`].
 
+mod network;
 mod report;
 
 use std::net::{IpAddr, SocketAddr};
@@ -16,13 +17,15 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
+pub use network::NetworkFaults;
 pub use report::{CallReport, Happened};
 
 use crate::audio::{level_db, AudioError, ChannelPick, Recording, FRAME_SAMPLES};
 use crate::rtp::{key_press_payloads, parse_rtp, PACKET_TIME};
 use crate::serve::media::{decode, Leg};
 use crate::serve::{framed_length, MAX_MESSAGE};
-use crate::sip::{BadTarget, CallerEvent, OutboundCall, Peer, Transport};
+use crate::sip::{BadTarget, CallerEvent, OutboundCall, Peer, ReferAnswer, Transport};
+use network::Network;
 
 /// A key press lasts this many 20 ms packets (100 ms, as phones send them).
 const KEY_FRAMES: u16 = 5;
@@ -39,11 +42,16 @@ const MAX_RECORDING: Duration = Duration::from_secs(4 * 3600);
 #[derive(Debug, Clone)]
 pub struct Dial {
     pub target: String,
+    /// The user part of From (the caller's number as the gateway sees it).
+    pub from: String,
     pub recording: PathBuf,
     pub channel: ChannelPick,
     /// Keys to press, at seconds from the answer, in time order.
     pub dtmf: Vec<(Duration, char)>,
     pub transport: Transport,
+    /// What goes wrong on the way to the gateway (nothing by default).
+    pub faults: NetworkFaults,
+    pub on_refer: ReferAnswer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +233,8 @@ enum Wake {
     Sip(Option<Vec<u8>>),
     Rtp(Vec<u8>),
     Frame,
+    /// A packet delayed on the (simulated) network arrives.
+    Delivery,
     Timer,
     GiveUp,
 }
@@ -242,6 +252,7 @@ struct Session<F: FnMut(f64, &Happened)> {
     frames: u64,
     /// The key press being sent: its payloads, and how many went out.
     key: Option<(Vec<[u8; 4]>, usize)>,
+    network: Network,
     give_up_at: Instant,
     report: CallReport,
     on_event: F,
@@ -256,14 +267,15 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
         local_media: SocketAddr,
         on_event: F,
     ) -> Result<Session<F>, DialError> {
-        let call = OutboundCall::new(
+        let mut call = OutboundCall::new(
             Duration::ZERO,
             signalling.local,
             &dial.target,
             signalling.peer,
-            "voicegate-call",
+            &dial.from,
             local_media,
         )?;
+        call.set_refer_answer(dial.on_refer);
         let start = Instant::now();
         Ok(Session {
             call,
@@ -276,6 +288,7 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
             answered_at: None,
             frames: 0,
             key: None,
+            network: Network::new(dial.faults.clone()),
             give_up_at: start + ANSWER_WAIT,
             report: CallReport::default(),
             on_event,
@@ -294,6 +307,7 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
                 Wake::Sip(None) => return self.happened(Happened::Lost),
                 Wake::Rtp(packet) => self.on_rtp(&packet),
                 Wake::Frame => self.on_frame().await,
+                Wake::Delivery => self.deliver().await,
                 Wake::Timer => self.call.handle_timeout(self.now()),
                 Wake::GiveUp => return self.happened(Happened::NoAnswer),
             }
@@ -310,10 +324,15 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
             .answered_at
             .map(|at| at + PACKET_TIME * u32::try_from(self.frames).unwrap_or(u32::MAX));
         let rtp = self.leg.as_ref().map(|leg| &leg.socket);
+        let delivery = self
+            .network
+            .next_due()
+            .and_then(|at| self.start.checked_add(at));
         tokio::select! {
             bytes = self.signalling.receive(sip_buf) => Wake::Sip(bytes),
             received = recv_optional(rtp, &mut rtp_buf) => Wake::Rtp(received),
             _ = sleep_until(next_frame.unwrap_or(self.give_up_at)), if next_frame.is_some() => Wake::Frame,
+            _ = sleep_until(delivery.unwrap_or(self.give_up_at)), if delivery.is_some() => Wake::Delivery,
             _ = sleep_until(timer.unwrap_or(self.give_up_at)), if timer.is_some() => Wake::Timer,
             _ = sleep_until(self.give_up_at) => Wake::GiveUp,
         }
@@ -406,20 +425,38 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
         let Some(leg) = self.leg.as_mut() else {
             return;
         };
-        match self.key.as_mut() {
+        if self.network.restarts_at(at) {
+            leg.restart_stream();
+        }
+        let packet = match self.key.as_mut() {
             Some((payloads, sent)) => {
                 let payload = payloads[*sent];
                 let pt = leg.telephone_event.unwrap_or(101);
-                leg.send_event(pt, &payload, *sent == 0).await;
+                let packet = leg.event_packet(pt, &payload, *sent == 0);
                 *sent += 1;
                 if *sent == payloads.len() {
                     leg.end_event(payloads.len());
                     self.key = None;
                 }
+                packet
             }
             None => {
                 let end = (offset + FRAME_SAMPLES).min(self.audio.len());
-                leg.send_frame(&self.audio[offset..end]).await;
+                leg.frame_packet(&self.audio[offset..end])
+            }
+        };
+        if !self.network.stopped(at) {
+            self.network.send(self.now(), packet);
+            self.deliver().await;
+        }
+    }
+
+    /// Sends the packets the network has delivered by now.
+    async fn deliver(&mut self) {
+        let now = self.now();
+        while let Some(packet) = self.network.poll_due(now) {
+            if let Some(leg) = self.leg.as_ref() {
+                leg.send_packet(&packet).await;
             }
         }
     }

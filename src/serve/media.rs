@@ -55,12 +55,9 @@ impl Leg {
         self.latch.dropped()
     }
 
-    /// Sends one packet of an RFC 4733 key press in place of an audio frame.
-    pub async fn send_event(&mut self, payload_type: u8, payload: &[u8], first: bool) {
-        let packet = self.sender.event_packet(payload_type, payload, first);
-        if let Err(error) = self.socket.send_to(&packet, self.latch.remote()).await {
-            tracing::debug!(%error, remote = %self.latch.remote(), "RTP send failed");
-        }
+    /// One packet of an RFC 4733 key press, in place of an audio frame.
+    pub fn event_packet(&mut self, payload_type: u8, payload: &[u8], first: bool) -> Vec<u8> {
+        self.sender.event_packet(payload_type, payload, first)
     }
 
     /// A key press of `packets` packets is over: the audio timestamp moves on.
@@ -70,11 +67,26 @@ impl Leg {
         }
     }
 
+    /// The stream starts again as a restarted phone's would: a new SSRC,
+    /// sequence number and timestamp (RFC 3550 section 8.2).
+    pub fn restart_stream(&mut self) {
+        self.sender = random_sender(self.payload_type);
+    }
+
+    /// One frame of 8 kHz audio as the next RTP packet.
+    pub fn frame_packet(&mut self, samples: &[f32]) -> Vec<u8> {
+        self.sender.packet(&encode(self.codec, samples))
+    }
+
     /// Sends one frame of 8 kHz audio.
     pub async fn send_frame(&mut self, samples: &[f32]) {
-        let payload = encode(self.codec, samples);
-        let packet = self.sender.packet(&payload);
-        if let Err(error) = self.socket.send_to(&packet, self.latch.remote()).await {
+        let packet = self.frame_packet(samples);
+        self.send_packet(&packet).await;
+    }
+
+    /// Sends a packet to the stream's peer.
+    pub async fn send_packet(&self, packet: &[u8]) {
+        if let Err(error) = self.socket.send_to(packet, self.latch.remote()).await {
             tracing::debug!(%error, remote = %self.latch.remote(), "RTP send failed");
         }
     }

@@ -30,6 +30,16 @@ pub enum CallerEvent {
     Ended { by_remote: bool },
 }
 
+/// What the caller does with a REFER it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReferAnswer {
+    /// 202, then a NOTIFY that the transfer succeeded.
+    #[default]
+    Complete,
+    /// 202, then a BYE before any NOTIFY: the caller hangs up mid-transfer.
+    HangUp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Calling,
@@ -60,6 +70,7 @@ pub struct OutboundCall {
     local_media: SocketAddr,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<CallerEvent>,
+    refer_answer: ReferAnswer,
 }
 
 /// Why a call could not be placed.
@@ -113,9 +124,15 @@ impl OutboundCall {
             local_media,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            refer_answer: ReferAnswer::default(),
         };
         call.send_request(now, "INVITE", invite);
         Ok(call)
+    }
+
+    /// What to do with the REFERs to come.
+    pub fn set_refer_answer(&mut self, answer: ReferAnswer) {
+        self.refer_answer = answer;
     }
 
     /// Where every message goes (the far end's address, or its first route).
@@ -308,6 +325,9 @@ impl OutboundCall {
         };
         self.respond(request, 202, "Accepted", &[], b"");
         self.events.push_back(CallerEvent::Referred { target });
+        if self.refer_answer == ReferAnswer::HangUp {
+            return self.hang_up(now);
+        }
         let extra = [
             ("Event", "refer".to_string()),
             (
@@ -419,9 +439,10 @@ mod tests {
         assert!(call.is_ended());
     }
 
-    #[test]
-    fn an_answered_call_takes_a_refer_with_202_and_a_notify_then_the_bye() {
+    /// An answered call that gets a REFER; what it sent in answer.
+    fn referred(answer: ReferAnswer) -> (OutboundCall, Vec<SipMessage>) {
         let mut call = call();
+        call.set_refer_answer(answer);
         let invite = sent(&mut call).remove(0);
         let answer = sdp::offer("127.0.0.1:20000".parse().unwrap(), 7);
         call.handle_datagram(Duration::from_millis(100), &reply(&invite, 200, &answer));
@@ -436,6 +457,23 @@ mod tests {
         );
         call.handle_datagram(Duration::from_secs(1), refer.as_bytes());
         let out = sent(&mut call);
+        (call, out)
+    }
+
+    #[test]
+    fn a_caller_told_to_hang_up_mid_transfer_sends_202_then_a_bye_and_no_notify() {
+        let (mut call, out) = referred(ReferAnswer::HangUp);
+        let methods: Vec<String> = out.iter().map(method).collect();
+        assert_eq!(methods, ["202", "BYE"]);
+        assert!(matches!(
+            call.poll_event(),
+            Some(CallerEvent::Referred { .. })
+        ));
+    }
+
+    #[test]
+    fn an_answered_call_takes_a_refer_with_202_and_a_notify_then_the_bye() {
+        let (mut call, out) = referred(ReferAnswer::Complete);
         assert_eq!(method(&out[0]), "202");
         assert_eq!(method(&out[1]), "NOTIFY");
         assert_eq!(out[1].body, b"SIP/2.0 200 OK\r\n");

@@ -13,7 +13,7 @@ mod timers;
 mod ua;
 
 pub use self::sdp::{answer, negotiate, offer, Codec, Direction, Negotiated, SdpError};
-pub use caller::{BadTarget, CallerEvent, OutboundCall};
+pub use caller::{BadTarget, CallerEvent, OutboundCall, ReferAnswer};
 pub use dialog::{Peer, Transport};
 pub use headers::socket_addr as uri_socket_addr;
 pub use message::{parse_message, Header, MessageError, SipMessage, StartLine};

@@ -344,6 +344,10 @@ impl Gateway {
         self.process.poll().is_none()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// Every stdout line that is a JSON object, in order.
     pub fn events(&self) -> Vec<Value> {
         self.stdout

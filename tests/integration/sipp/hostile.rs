@@ -3,6 +3,8 @@
 //! scanner or a buggy trunk would and checks the gateway still serves.
 
 use std::net::UdpSocket;
+use std::path::Path;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::harness::{options_request, sip_exchange, Gateway};
@@ -206,15 +208,11 @@ fn rtp_from_another_source_neither_presses_keys_nor_takes_the_prompts() {
     );
 }
 
-#[test]
-fn sigterm_refuses_new_calls_and_hangs_up_the_calls_up_after_the_drain() {
-    let (ports, dir) = sipp_test(26);
-    let config =
-        super::harness::gateway_toml(ports, 0.0).replace("[sip]\n", "[sip]\ndrain_s = 1.0\n");
-    let mut gateway = Gateway::start_with(dir.path(), ports, &config, None);
-    let target = format!("sip:800@127.0.0.1:{}", ports.sip);
-    let caller_dir = dir.path().to_path_buf();
-    let caller = std::thread::spawn(move || {
+/// `voicegate call` with the 28 s calm fixture; its JSON Lines when it ends.
+fn calm_call_in_background(dir: &Path, sip_port: u16) -> JoinHandle<Vec<Value>> {
+    let target = format!("sip:800@127.0.0.1:{sip_port}");
+    let caller_dir = dir.to_path_buf();
+    std::thread::spawn(move || {
         let output = crate::voicegate_in(&caller_dir)
             .args(["call", &target, "--json", "--play"])
             .arg(crate::repo_path("fixtures/calls/calm_caller/call.flac"))
@@ -222,7 +220,16 @@ fn sigterm_refuses_new_calls_and_hangs_up_the_calls_up_after_the_drain() {
             .output()
             .unwrap();
         crate::json_lines(&output.stdout)
-    });
+    })
+}
+
+#[test]
+fn sigterm_refuses_new_calls_and_hangs_up_the_calls_up_after_the_drain() {
+    let (ports, dir) = sipp_test(26);
+    let config =
+        super::harness::gateway_toml(ports, 0.0).replace("[sip]\n", "[sip]\ndrain_s = 1.0\n");
+    let mut gateway = Gateway::start_with(dir.path(), ports, &config, None);
+    let caller = calm_call_in_background(dir.path(), ports.sip);
     std::thread::sleep(Duration::from_secs(3));
     gateway.terminate();
     std::thread::sleep(Duration::from_millis(300));
@@ -261,17 +268,7 @@ fn sighup_reloads_the_configuration_for_new_calls_and_the_call_up_goes_on() {
     let config =
         super::harness::gateway_toml(ports, 0.0).replace("[sip]\n", "[sip]\ndrain_s = 1.0\n");
     let mut gateway = Gateway::start_with(dir.path(), ports, &config, None);
-    let target = format!("sip:800@127.0.0.1:{}", ports.sip);
-    let caller_dir = dir.path().to_path_buf();
-    let caller = std::thread::spawn(move || {
-        let output = crate::voicegate_in(&caller_dir)
-            .args(["call", &target, "--json", "--play"])
-            .arg(crate::repo_path("fixtures/calls/calm_caller/call.flac"))
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap();
-        crate::json_lines(&output.stdout)
-    });
+    let caller = calm_call_in_background(dir.path(), ports.sip);
     std::thread::sleep(Duration::from_secs(2));
     let path = dir.path().join("gateway.toml");
     let one_call = config.replace("[sip]\n", "[sip]\nmax_calls = 1\n");

@@ -12,6 +12,7 @@
 //! process is killed by its PID when the test ends, however it ends.
 
 mod baresip;
+mod faults;
 mod harness;
 mod hostile;
 mod pcap;
@@ -771,7 +772,18 @@ fn sipp_refused_refer_bridges_to_the_agent() {
 
 #[test]
 fn sipp_busy_agent_leaves_the_caller_queued_with_the_sorry_prompt() {
-    let (ports, dir) = sipp_test(10);
+    an_agent_refusing_leaves_the_caller_queued(10, "486 Busy Here");
+}
+
+#[test]
+fn sipp_agent_out_of_service_leaves_the_caller_queued_with_the_sorry_prompt() {
+    an_agent_refusing_leaves_the_caller_queued(29, "503 Service Unavailable");
+}
+
+/// The caller refuses the REFER, voicegate calls the agent, and the agent
+/// answers `status`: the caller hears the sorry prompt and stays queued.
+fn an_agent_refusing_leaves_the_caller_queued(block: u16, status: &str) {
+    let (ports, dir) = sipp_test(block);
     let media = press_zero_three_times(CallerMedia::silence(12.0), 1.0);
     let pcap = caller_pcap(dir.path(), &media);
     let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
@@ -779,7 +791,10 @@ fn sipp_busy_agent_leaves_the_caller_queued_with_the_sorry_prompt() {
         dir.path(),
         ports,
         "agent_busy_uas.xml",
-        &[("INVITE_TIMEOUT_MS", "30000".into())],
+        &[
+            ("INVITE_TIMEOUT_MS", "30000".into()),
+            ("STATUS", status.into()),
+        ],
     );
     let mut values = refer_values(ports, &pcap, 15_000);
     values.push(("WAIT_MS", "5000".into()));
@@ -788,7 +803,7 @@ fn sipp_busy_agent_leaves_the_caller_queued_with_the_sorry_prompt() {
     let agent_done = agent.finish(Duration::from_secs(20));
     assert!(
         agent_done.is_some_and(|s| s.success()),
-        "the busy agent's sipp: {agent_done:?}\n{}",
+        "the agent's sipp ({status}): {agent_done:?}\n{}",
         agent.report()
     );
 
