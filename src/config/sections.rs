@@ -126,6 +126,8 @@ pub struct SipSettings {
     pub ring_s: f64,
     /// Register with a trunk or registrar (optional).
     pub register: Option<RegisterSettings>,
+    /// Users untrusted sources may authenticate as (optional; see `untrusted_invites`).
+    pub auth: Option<AuthSettings>,
     /// What Server and User-Agent headers say; empty sends neither. No
     /// version by default: it tells a scanner which bugs to try.
     pub product: String,
@@ -167,6 +169,35 @@ pub struct RegisterSettings {
     pub expires: u32,
 }
 
+/// `[sip.auth]`: digest credentials callers from untrusted sources must
+/// give when `untrusted_invites = "authenticate"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// User name → password.
+    pub users: std::collections::HashMap<String, String>,
+    /// Seconds a challenge's nonce may be used.
+    #[serde(default = "default_nonce_s")]
+    pub nonce_s: f64,
+    /// Wrong credentials from one source before it is banned for `ban_s`.
+    #[serde(default = "default_max_failures")]
+    pub max_failures: u32,
+}
+
+fn default_realm() -> String {
+    "voicegate".into()
+}
+
+fn default_nonce_s() -> f64 {
+    300.0
+}
+
+fn default_max_failures() -> u32 {
+    5
+}
+
 fn default_register_expires() -> u32 {
     3600
 }
@@ -179,6 +210,7 @@ impl Default for SipSettings {
             user: "ivr".into(),
             ring_s: 0.0,
             register: None,
+            auth: None,
             product: crate::sip::PRODUCT.to_string(),
             max_calls: crate::sip::DEFAULT_MAX_CALLS,
             trusted: crate::sip::AdmissionPolicy::default().trusted,

@@ -51,6 +51,7 @@ impl GatewayConfig {
                 ));
             }
         }
+        self.validate_auth()?;
         let [low, high] = self.rtp.ports;
         if low > high || low == 0 {
             return Err(invalid("rtp", "ports", format!("rtp.ports [{low}, {high}] is not a range: give [LOW, HIGH] with 0 < LOW <= HIGH")));
@@ -59,6 +60,37 @@ impl GatewayConfig {
             if !ok {
                 return Err(invalid(section, key, format!("{section}.{key} {rule}")));
             }
+        }
+        Ok(())
+    }
+
+    /// `untrusted_invites = "authenticate"` needs users to authenticate as;
+    /// the realm goes into a quoted header value as it is.
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let sip = &self.sip;
+        let users = sip.auth.as_ref().map_or(0, |auth| auth.users.len());
+        if sip.untrusted_invites == crate::sip::Untrusted::Authenticate && users == 0 {
+            return Err(self.invalid_at("sip", "untrusted_invites", "sip.untrusted_invites = \"authenticate\" needs users: add [sip.auth] with users = { NAME = \"PASSWORD\" }".to_string()));
+        }
+        let Some(auth) = &sip.auth else {
+            return Ok(());
+        };
+        let plain = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        };
+        if !plain(&auth.realm) || !auth.users.keys().all(|user| plain(user)) {
+            return Err(self.invalid_at("sip.auth", "realm", "sip.auth realm and user names must be printable ASCII without spaces, quotes or backslashes".to_string()));
+        }
+        if !(1.0..=86_400.0).contains(&auth.nonce_s) || !(1..=1000).contains(&auth.max_failures) {
+            return Err(self.invalid_at(
+                "sip.auth",
+                "nonce_s",
+                "sip.auth nonce_s must be 1 to 86400 seconds and max_failures 1 to 1000"
+                    .to_string(),
+            ));
         }
         Ok(())
     }

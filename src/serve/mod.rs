@@ -26,7 +26,7 @@ use crate::engine::EngineConfig;
 use crate::infer::{InferError, KeywordModel};
 use crate::menu::{self, Menu};
 use crate::models;
-use crate::sip::{AdmissionPolicy, Registration, UserAgent};
+use crate::sip::{AdmissionPolicy, AuthPolicy, Registration, UserAgent};
 
 pub use ports::PortPool;
 pub use signalling::{framed_length, MAX_MESSAGE};
@@ -157,6 +157,12 @@ fn apply_sip_settings(ua: &mut UserAgent, config: &GatewayConfig) {
         ban: Duration::from_secs_f64(config.sip.ban_s),
         ..AdmissionPolicy::default()
     });
+    ua.set_auth(config.sip.auth.as_ref().map(|auth| AuthPolicy {
+        realm: auth.realm.clone(),
+        users: auth.users.clone(),
+        nonce_lifetime: Duration::from_secs_f64(auth.nonce_s),
+        max_failures: auth.max_failures,
+    }));
 }
 
 /// SIGHUP: the configuration file read again, with its menu, prompts and

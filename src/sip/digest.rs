@@ -1,6 +1,8 @@
-//! Digest authentication of our requests to a trunk (RFC 3261 section
-//! 22.4 with RFC 7616 sections 3.3-3.4; SHA-256 for SIP per RFC 8760):
-//! reading a challenge and computing the Authorization that answers it.
+//! Digest authentication (RFC 3261 section 22.4 with RFC 7616 sections
+//! 3.3-3.4; SHA-256 for SIP per RFC 8760): reading a challenge and
+//! computing the Authorization that answers it, for our requests to a
+//! trunk; the same response computation checks callers' credentials
+//! (`ua::auth`).
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -12,7 +14,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "MD5",
             Algorithm::Sha256 => "SHA-256",
@@ -51,31 +53,48 @@ pub enum DigestError {
     Algorithm(String),
 }
 
-/// Reads one challenge header value.
-pub fn parse_challenge(value: &str) -> Result<Challenge, DigestError> {
-    let (scheme, params) = value
-        .trim()
-        .split_once(char::is_whitespace)
-        .unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("digest") {
-        return Err(DigestError::NotDigest(scheme.to_string()));
+/// A Digest header's parameters (challenge or credentials), looked up by
+/// case-insensitive name.
+pub struct DigestParams(Vec<(String, String)>);
+
+impl DigestParams {
+    pub fn read(value: &str) -> Result<DigestParams, DigestError> {
+        let (scheme, params) = value
+            .trim()
+            .split_once(char::is_whitespace)
+            .unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("digest") {
+            return Err(DigestError::NotDigest(scheme.to_string()));
+        }
+        Ok(DigestParams(auth_params(params)))
     }
-    let params = auth_params(params);
-    let get = |name: &str| {
-        params
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.clone())
-    };
-    let algorithm = match get("algorithm")
-        .as_deref()
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
-        None | Some("MD5") => Algorithm::Md5,
-        Some("SHA-256") => Algorithm::Sha256,
-        Some(other) => return Err(DigestError::Algorithm(other.to_string())),
-    };
+    }
+
+    /// The algorithm named (MD5 when none is).
+    pub fn algorithm(&self) -> Result<Algorithm, DigestError> {
+        match self
+            .get("algorithm")
+            .map(|a| a.to_ascii_uppercase())
+            .as_deref()
+        {
+            None | Some("MD5") => Ok(Algorithm::Md5),
+            Some("SHA-256") => Ok(Algorithm::Sha256),
+            Some(other) => Err(DigestError::Algorithm(other.to_string())),
+        }
+    }
+}
+
+/// Reads one challenge header value.
+pub fn parse_challenge(value: &str) -> Result<Challenge, DigestError> {
+    let params = DigestParams::read(value)?;
+    let get = |name: &str| params.get(name);
+    let algorithm = params.algorithm()?;
     Ok(Challenge {
         realm: get("realm").ok_or(DigestError::Missing("realm"))?,
         nonce: get("nonce").ok_or(DigestError::Missing("nonce"))?,
@@ -140,23 +159,29 @@ pub struct Answer<'a> {
     pub nonce_count: u32,
 }
 
+/// The request-digest (RFC 7616 section 3.4.1); `qop` is `(nc, cnonce)`
+/// when the challenge offered qop=auth.
+pub fn response(
+    algorithm: Algorithm,
+    realm: &str,
+    nonce: &str,
+    answer: &Answer,
+    qop: Option<(&str, &str)>,
+) -> String {
+    let ha1 = algorithm.hash(&format!("{}:{realm}:{}", answer.user, answer.password));
+    let ha2 = algorithm.hash(&format!("{}:{}", answer.method, answer.uri));
+    match qop {
+        Some((nc, cnonce)) => algorithm.hash(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")),
+        None => algorithm.hash(&format!("{ha1}:{nonce}:{ha2}")),
+    }
+}
+
 /// The Authorization (or Proxy-Authorization) header value.
 pub fn authorization(challenge: &Challenge, answer: &Answer) -> String {
     let algorithm = challenge.algorithm;
-    let ha1 = algorithm.hash(&format!(
-        "{}:{}:{}",
-        answer.user, challenge.realm, answer.password
-    ));
-    let ha2 = algorithm.hash(&format!("{}:{}", answer.method, answer.uri));
     let nc = format!("{:08x}", answer.nonce_count);
-    let response = if challenge.qop_auth {
-        algorithm.hash(&format!(
-            "{ha1}:{}:{nc}:{}:auth:{ha2}",
-            challenge.nonce, answer.cnonce
-        ))
-    } else {
-        algorithm.hash(&format!("{ha1}:{}:{ha2}", challenge.nonce))
-    };
+    let qop = challenge.qop_auth.then_some((nc.as_str(), answer.cnonce));
+    let response = response(algorithm, &challenge.realm, &challenge.nonce, answer, qop);
     let mut value = format!(
         "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{response}\", algorithm={}",
         answer.user,

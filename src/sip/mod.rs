@@ -19,6 +19,6 @@ pub use headers::socket_addr as uri_socket_addr;
 pub use message::{parse_message, Header, MessageError, SipMessage, StartLine};
 pub use response::{response, ResponseParts, PRODUCT};
 pub use ua::{
-    AdmissionPolicy, AgentState, EndReason, ReferProgress, Registration, SipEvent, Transmit,
-    Untrusted, UserAgent, DEFAULT_MAX_CALLS,
+    AdmissionPolicy, AgentState, AuthPolicy, EndReason, ReferProgress, Registration, SipEvent,
+    Transmit, Untrusted, UserAgent, DEFAULT_MAX_CALLS,
 };

@@ -19,6 +19,9 @@ pub enum Untrusted {
     Refuse,
     /// No answer at all: a scanner learns nothing.
     Ignore,
+    /// Take the call if it carries digest credentials of a `[sip.auth]`
+    /// user (challenged with 401 first); wrong ones count toward a ban.
+    Authenticate,
     /// Take the call (a gateway open to anyone; caller IDs are not trusted).
     Accept,
 }
@@ -60,6 +63,8 @@ pub enum Verdict {
     Pass,
     /// Answer 403 and nothing else.
     Refuse,
+    /// Check the request's credentials first.
+    Authenticate,
     /// No answer.
     Drop,
 }
@@ -69,6 +74,8 @@ struct Bucket {
     tokens: f64,
     at: Duration,
     banned_until: Option<Duration>,
+    /// Wrong credentials since the last good ones.
+    failures: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +113,7 @@ impl Admission {
         match (new_call, self.policy.untrusted_invites) {
             (true, Untrusted::Refuse) => Verdict::Refuse,
             (true, Untrusted::Ignore) => Verdict::Drop,
+            (true, Untrusted::Authenticate) => Verdict::Authenticate,
             _ => Verdict::Pass,
         }
     }
@@ -121,6 +129,7 @@ impl Admission {
             tokens: policy.burst,
             at: now,
             banned_until: None,
+            failures: 0,
         });
         if bucket.banned_until.is_some_and(|until| now < until) {
             return false;
@@ -135,6 +144,31 @@ impl Admission {
         }
         bucket.tokens -= 1.0;
         true
+    }
+
+    /// Counts wrong credentials from `ip`; at `max` it is banned for
+    /// `ban` (a password guesser). True when that ban begins.
+    pub fn failed_login(&mut self, now: Duration, ip: IpAddr, max: u32) -> bool {
+        let ban = self.policy.ban;
+        // The request that failed took a token, so the source is known.
+        let Some(bucket) = self.sources.get_mut(&ip) else {
+            return false;
+        };
+        bucket.failures += 1;
+        if bucket.failures < max {
+            return false;
+        }
+        bucket.failures = 0;
+        bucket.banned_until = Some(now + ban);
+        tracing::warn!(%ip, ban_s = ban.as_secs(), "wrong SIP credentials again and again: banned");
+        true
+    }
+
+    /// Good credentials from `ip`: its count of wrong ones starts again.
+    pub fn logged_in(&mut self, ip: IpAddr) {
+        if let Some(bucket) = self.sources.get_mut(&ip) {
+            bucket.failures = 0;
+        }
     }
 
     /// Makes room: drops every source not banned now (a flood of new

@@ -18,6 +18,8 @@ use super::sdp::{self, Negotiated};
 use super::timers::{Retransmit, GIVE_UP};
 use admission::{Admission, Verdict};
 pub use admission::{AdmissionPolicy, Untrusted};
+pub use auth::AuthPolicy;
+use auth::{Checked, InboundAuth};
 use register::Registering;
 pub use register::Registration;
 use validation::{complete_request, refusal};
@@ -236,6 +238,8 @@ pub struct UserAgent {
     max_calls: usize,
     /// Who may send what (trusted sources, rate limits, bans).
     admission: Admission,
+    /// Callers' credentials, where untrusted sources must authenticate.
+    auth: Option<InboundAuth>,
     /// Shutting down: new calls get 503, calls up finish.
     draining: bool,
 }
@@ -259,6 +263,7 @@ impl UserAgent {
             product: Some(PRODUCT.to_string()),
             max_calls: DEFAULT_MAX_CALLS,
             admission: Admission::new(AdmissionPolicy::default()),
+            auth: None,
             draining: false,
         }
     }
@@ -281,6 +286,14 @@ impl UserAgent {
     /// (sources' buckets and bans so far are kept).
     pub fn set_admission(&mut self, policy: AdmissionPolicy) {
         self.admission.set_policy(policy);
+    }
+
+    /// The users untrusted sources may authenticate as (`[sip.auth]`);
+    /// nonces already given out stay good when the users are unchanged.
+    pub fn set_auth(&mut self, policy: Option<AuthPolicy>) {
+        if self.auth.as_ref().map(InboundAuth::policy) != policy.as_ref() {
+            self.auth = policy.map(InboundAuth::new);
+        }
     }
 
     /// How many calls the gateway holds at once (`sip.max_calls`).
@@ -319,15 +332,8 @@ impl UserAgent {
                     let new_call = method == "INVITE" && !self.calls.contains_key(call);
                     match self.admission.verdict(now, peer.addr.ip(), new_call) {
                         Verdict::Pass => self.on_request(now, peer, &method, message),
-                        Verdict::Refuse => {
-                            // Stateless and cheap: no call entry, no ACK wait.
-                            let parts = ResponseParts {
-                                server: self.product.as_deref(),
-                                ..ResponseParts::default()
-                            };
-                            let forbidden = response(&message, 403, "Forbidden", &parts);
-                            self.send(peer, forbidden);
-                        }
+                        Verdict::Refuse => self.reply_statelessly(peer, &message, 403, Vec::new()),
+                        Verdict::Authenticate => self.authenticate(now, peer, &method, message),
                         Verdict::Drop => {}
                     }
                 }
@@ -341,6 +347,52 @@ impl UserAgent {
                 if let Some(bytes) = refusal(bytes, &error) {
                     self.send(peer, bytes);
                 }
+            }
+        }
+    }
+
+    /// A response with no state kept (no call entry, no ACK wait): cheap,
+    /// for requests from sources not trusted.
+    fn reply_statelessly(
+        &mut self,
+        peer: Peer,
+        request: &SipMessage,
+        code: u16,
+        headers: Vec<(&str, String)>,
+    ) {
+        let reason = match code {
+            401 => "Unauthorized",
+            _ => "Forbidden",
+        };
+        let parts = ResponseParts {
+            server: self.product.as_deref(),
+            headers,
+            ..ResponseParts::default()
+        };
+        let bytes = response(request, code, reason, &parts);
+        self.send(peer, bytes);
+    }
+
+    /// A new call from an untrusted source where credentials are required:
+    /// a 401 challenge, the call, or a 403 that counts toward a ban.
+    fn authenticate(&mut self, now: Duration, peer: Peer, method: &str, request: SipMessage) {
+        let Some(auth) = self.auth.as_mut() else {
+            return self.reply_statelessly(peer, &request, 403, Vec::new());
+        };
+        match auth.check(now, method, request.header("authorization")) {
+            Checked::Authenticated(user) => {
+                tracing::info!(%peer.addr, %user, "caller authenticated");
+                self.admission.logged_in(peer.addr.ip());
+                self.on_request(now, peer, method, request)
+            }
+            Checked::Challenge { stale } => {
+                let challenge = auth.challenge(now, stale);
+                self.reply_statelessly(peer, &request, 401, challenge)
+            }
+            Checked::Refused => {
+                let max = auth.max_failures();
+                self.admission.failed_login(now, peer.addr.ip(), max);
+                self.reply_statelessly(peer, &request, 403, Vec::new())
             }
         }
     }
@@ -444,6 +496,7 @@ impl UserAgent {
 
 mod admission;
 mod agent;
+mod auth;
 mod register;
 #[cfg(test)]
 mod tests;

@@ -749,3 +749,222 @@ fn a_flood_of_requests_cannot_grow_what_the_user_agent_remembers() {
         "still answered"
     );
 }
+
+mod inbound_auth {
+    use super::*;
+    use crate::sip::digest::{authorization, best_challenge, Answer};
+
+    const SCANNER: &str = "203.0.113.9:5060";
+
+    fn guarded() -> UserAgent {
+        let mut ua = agent();
+        ua.set_admission(AdmissionPolicy {
+            untrusted_invites: Untrusted::Authenticate,
+            ..AdmissionPolicy::default()
+        });
+        ua.set_auth(Some(AuthPolicy {
+            users: [("1001".to_string(), "Correct-Horse-7".to_string())].into(),
+            ..AuthPolicy::default()
+        }));
+        ua
+    }
+
+    /// A new INVITE (Call-ID `call_id`) from `source`, with `authorization` if given.
+    fn send_invite(
+        ua: &mut UserAgent,
+        at: Duration,
+        source: &str,
+        call_id: &str,
+        authorization: Option<&str>,
+    ) -> Vec<String> {
+        let mut text = invite(&format!("z9hG4bK{call_id}"), "m=audio 6000 RTP/AVP 0 101")
+            .replace("Call-ID: call-1", &format!("Call-ID: {call_id}"));
+        if let Some(value) = authorization {
+            text = text.replace("Contact:", &format!("Authorization: {value}\r\nContact:"));
+        }
+        ua.handle_datagram(at, from(source), text.as_bytes());
+        sent(ua)
+    }
+
+    /// The Authorization a phone sends for `password` in answer to `challenge_401`.
+    fn answer(challenge_401: &str, password: &str, nonce_count: u32) -> String {
+        answer_with(challenge_401, password, nonce_count, |values| {
+            best_challenge(values).unwrap()
+        })
+    }
+
+    /// The same, choosing among the challenges with `pick`.
+    fn answer_with(
+        challenge_401: &str,
+        password: &str,
+        nonce_count: u32,
+        pick: impl Fn(Vec<&str>) -> crate::sip::digest::Challenge,
+    ) -> String {
+        let message = parse_message(challenge_401.as_bytes()).unwrap();
+        let values = message
+            .headers
+            .iter()
+            .filter(|h| h.name == "www-authenticate")
+            .map(|h| h.value.as_str());
+        let challenge = pick(values.collect());
+        let answer = Answer {
+            user: "1001",
+            password,
+            method: "INVITE",
+            uri: "sip:800@127.0.0.1:5060",
+            cnonce: "0a4f113b",
+            nonce_count,
+        };
+        authorization(&challenge, &answer)
+    }
+
+    fn incoming(ua: &mut UserAgent) -> bool {
+        events(ua)
+            .iter()
+            .any(|e| matches!(e, SipEvent::Incoming { .. }))
+    }
+
+    #[test]
+    fn an_untrusted_invite_is_challenged_with_sha_256_then_md5_and_no_call_is_kept() {
+        let mut ua = guarded();
+        let out = send_invite(&mut ua, ms(0), SCANNER, "a1", None);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(status(&out[0]), "SIP/2.0 401 Unauthorized");
+        let algorithms: Vec<&str> = out[0]
+            .lines()
+            .filter(|l| l.starts_with("WWW-Authenticate:"))
+            .map(|l| {
+                if l.contains("algorithm=SHA-256") {
+                    "SHA-256"
+                } else {
+                    "MD5"
+                }
+            })
+            .collect();
+        assert_eq!(algorithms, ["SHA-256", "MD5"]);
+        assert!(out[0].contains("qop=\"auth\""));
+        assert!(!incoming(&mut ua));
+        assert_eq!(ua.next_timeout(), None, "nothing kept for it");
+        let trunk = send_invite(&mut ua, ms(5), CALLER, "t1", None);
+        assert_eq!(
+            status(&trunk[0]),
+            "SIP/2.0 100 Trying",
+            "the trusted trunk is never challenged"
+        );
+    }
+
+    #[test]
+    fn the_right_password_gets_the_call_and_the_same_authorization_again_is_refused() {
+        let mut ua = guarded();
+        let challenge = send_invite(&mut ua, ms(0), SCANNER, "a1", None).remove(0);
+        let good = answer(&challenge, "Correct-Horse-7", 1);
+        assert!(good.contains("algorithm=SHA-256"), "{good}");
+        let out = send_invite(&mut ua, ms(100), SCANNER, "a2", Some(&good));
+        assert_eq!(status(&out[0]), "SIP/2.0 100 Trying", "{out:?}");
+        assert!(incoming(&mut ua));
+        let replayed = send_invite(&mut ua, ms(200), SCANNER, "a3", Some(&good));
+        assert_eq!(
+            status(&replayed[0]),
+            "SIP/2.0 403 Forbidden",
+            "a replayed nonce count"
+        );
+        let next = answer(&challenge, "Correct-Horse-7", 2);
+        let out = send_invite(&mut ua, ms(300), SCANNER, "a4", Some(&next));
+        assert_eq!(
+            status(&out[0]),
+            "SIP/2.0 100 Trying",
+            "the next count is fine"
+        );
+    }
+
+    #[test]
+    fn a_phone_that_knows_only_md5_answers_the_md5_challenge_and_gets_the_call() {
+        let mut ua = guarded();
+        let challenge = send_invite(&mut ua, ms(0), SCANNER, "m1", None).remove(0);
+        let md5 = answer_with(&challenge, "Correct-Horse-7", 1, |values| {
+            crate::sip::digest::parse_challenge(values[1]).unwrap()
+        });
+        assert!(md5.contains("algorithm=MD5"), "{md5}");
+        let out = send_invite(&mut ua, ms(100), SCANNER, "m2", Some(&md5));
+        assert_eq!(status(&out[0]), "SIP/2.0 100 Trying", "{out:?}");
+    }
+
+    #[test]
+    fn an_expired_nonce_with_the_right_password_is_challenged_again_as_stale() {
+        let mut ua = guarded();
+        let challenge = send_invite(&mut ua, ms(0), SCANNER, "a1", None).remove(0);
+        let late = answer(&challenge, "Correct-Horse-7", 1);
+        let out = send_invite(
+            &mut ua,
+            Duration::from_secs(301),
+            SCANNER,
+            "a2",
+            Some(&late),
+        );
+        assert_eq!(status(&out[0]), "SIP/2.0 401 Unauthorized");
+        assert!(out[0].contains("stale=true"), "{}", out[0]);
+        assert!(!incoming(&mut ua));
+    }
+
+    #[test]
+    fn a_password_guesser_is_banned_after_five_wrong_answers_and_others_are_not() {
+        let mut ua = guarded();
+        let challenge = send_invite(&mut ua, ms(0), SCANNER, "g0", None).remove(0);
+        for n in 1..=5u32 {
+            let guess = answer(&challenge, &format!("guess{n}"), n);
+            let out = send_invite(
+                &mut ua,
+                ms(u64::from(n) * 10),
+                SCANNER,
+                &format!("g{n}"),
+                Some(&guess),
+            );
+            assert_eq!(status(&out[0]), "SIP/2.0 403 Forbidden", "guess {n}");
+        }
+        let right = answer(&challenge, "Correct-Horse-7", 6);
+        let banned = send_invite(&mut ua, ms(100), SCANNER, "g6", Some(&right));
+        assert!(
+            banned.is_empty(),
+            "banned: not even the right password is answered: {banned:?}"
+        );
+        let other = send_invite(&mut ua, ms(110), "203.0.113.10:5060", "o1", None);
+        assert_eq!(
+            status(&other[0]),
+            "SIP/2.0 401 Unauthorized",
+            "another source is challenged as usual"
+        );
+        let later = send_invite(&mut ua, Duration::from_secs(601), SCANNER, "g7", None);
+        assert_eq!(
+            status(&later[0]),
+            "SIP/2.0 401 Unauthorized",
+            "the ban ends"
+        );
+    }
+
+    #[test]
+    fn an_unknown_user_and_a_malformed_authorization_are_refused_alike() {
+        let mut ua = guarded();
+        let challenge = send_invite(&mut ua, ms(0), SCANNER, "u0", None).remove(0);
+        let stranger = answer(&challenge, "Correct-Horse-7", 1)
+            .replace("username=\"1001\"", "username=\"1002\"");
+        for (n, value) in [
+            stranger.as_str(),
+            "Digest nonsense",
+            "Basic MTAwMTpwYXNz",
+            "Digest username=\"1001\", qop=auth, nc=zz",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let out = send_invite(
+                &mut ua,
+                ms(10 + n as u64),
+                SCANNER,
+                &format!("u{}", n + 1),
+                Some(value),
+            );
+            assert_eq!(status(&out[0]), "SIP/2.0 403 Forbidden", "{value}");
+        }
+        assert!(!incoming(&mut ua));
+    }
+}

@@ -1,11 +1,12 @@
 //! SIPVicious (Debian's sipvicious 0.3.3), the scanner a gateway on a trunk
 //! meets first, against `voicegate serve` on loopback (not trusted here):
 //! svmap sees no version, svwar tells no extension from another by INVITE
-//! or REGISTER. (svcrack has nothing to guess: there is no inbound
-//! authentication; rate limits and bans are shown in sip::ua::admission.)
+//! or REGISTER, and svcrack, guessing a caller's password where untrusted
+//! sources must authenticate, is banned after a few wrong guesses.
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use super::harness::Gateway;
 use super::sipp_test;
@@ -104,4 +105,49 @@ fn sipvicious_sees_no_version_and_no_extension() {
         "svwar by REGISTER finds no extension:\n{register}"
     );
     assert!(gateway.report().contains("listening"), "serve still up");
+}
+
+#[test]
+fn svcrack_is_banned_after_a_few_wrong_passwords_and_finds_none() {
+    let (ports, dir) = sipp_test(32);
+    // Loopback is not trusted here and must authenticate; the rate limit
+    // is set well above svcrack's pace, so what stops it is the ban for
+    // wrong passwords.
+    let config = super::harness::gateway_toml(ports, 0.0)
+        .replace(
+            "trusted = [\"127.0.0.1/32\"]",
+            "trusted = [\"192.0.2.1/32\"]\nuntrusted_invites = \"authenticate\"\nsource_rate = 100.0\nsource_burst = 1000.0\n\n[sip.auth]\nusers = { \"1001\" = \"Correct-Horse-7\" }\n",
+        );
+    let mut gateway = Gateway::start_with(dir.path(), ports, &config, None);
+    let port = ports.sip.to_string();
+    let crack = sipvicious(
+        dir.path(),
+        "svcrack",
+        &[
+            "-b",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-u",
+            "1001",
+            "-r",
+            "1000-1200",
+            "-m",
+            "INVITE",
+            "--maximumtime",
+            "5",
+            "127.0.0.1",
+        ],
+    );
+    assert!(
+        !crack.contains("The password for"),
+        "svcrack found a password:\n{crack}"
+    );
+    gateway.wait_stderr(
+        "wrong SIP credentials again and again: banned",
+        Duration::from_secs(5),
+    );
+    let tried = gateway.report().matches("caller authenticated").count();
+    assert_eq!(tried, 0, "nobody got in\n{crack}");
+    assert!(gateway.alive(), "{}", gateway.report());
 }
