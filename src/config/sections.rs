@@ -133,6 +133,9 @@ pub struct SipSettings {
     pub product: String,
     /// Calls held at once; a new INVITE past it gets 503 with Retry-After.
     pub max_calls: usize,
+    /// Answered requests (for retransmissions) and refused INVITEs waiting
+    /// for their ACK, remembered at most, each.
+    pub max_transactions: usize,
     /// Sources (addresses or CIDRs) never limited, whose P-Asserted-Identity
     /// is believed: the trunk.
     pub trusted: Vec<ipnet::IpNet>,
@@ -213,6 +216,7 @@ impl Default for SipSettings {
             auth: None,
             product: crate::sip::PRODUCT.to_string(),
             max_calls: crate::sip::DEFAULT_MAX_CALLS,
+            max_transactions: crate::sip::DEFAULT_MAX_TRANSACTIONS,
             trusted: crate::sip::AdmissionPolicy::default().trusted,
             untrusted_invites: crate::sip::Untrusted::Refuse,
             source_rate: 10.0,

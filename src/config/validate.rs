@@ -168,6 +168,12 @@ impl GatewayConfig {
             ),
             (
                 "sip",
+                "max_transactions",
+                (100..=1_000_000).contains(&sip.max_transactions),
+                "must be between 100 and 1000000",
+            ),
+            (
+                "sip",
                 "max_calls",
                 (1..=100_000).contains(&sip.max_calls),
                 "must be between 1 and 100000",

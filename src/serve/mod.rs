@@ -149,6 +149,7 @@ fn apply_sip_settings(ua: &mut UserAgent, config: &GatewayConfig) {
     let product = config.sip.product.trim();
     ua.set_product((!product.is_empty()).then(|| product.to_string()));
     ua.set_max_calls(config.sip.max_calls);
+    ua.set_max_transactions(config.sip.max_transactions);
     ua.set_admission(AdmissionPolicy {
         trusted: config.sip.trusted.clone(),
         untrusted_invites: config.sip.untrusted_invites,

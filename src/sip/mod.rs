@@ -20,5 +20,5 @@ pub use message::{parse_message, Header, MessageError, SipMessage, StartLine};
 pub use response::{response, ResponseParts, PRODUCT};
 pub use ua::{
     AdmissionPolicy, AgentState, AuthPolicy, EndReason, ReferProgress, Registration, SipEvent,
-    Transmit, Untrusted, UserAgent, DEFAULT_MAX_CALLS,
+    Transmit, Untrusted, UserAgent, DEFAULT_MAX_CALLS, DEFAULT_MAX_TRANSACTIONS,
 };

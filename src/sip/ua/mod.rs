@@ -29,8 +29,9 @@ const SUPPORTED: &str = "timer";
 /// Shortest session interval voicegate accepts (RFC 4028 section 4).
 const MIN_SESSION_EXPIRES: u64 = 90;
 /// Answered requests (for retransmissions) and refused INVITEs waiting for
-/// their ACK, each, at most: a flood cannot grow them, nor the timer scan.
-const MAX_REMEMBERED: usize = 10_000;
+/// their ACK, each, at most, unless configured (`sip.max_transactions`): a
+/// flood cannot grow them, nor the timer scan.
+pub const DEFAULT_MAX_TRANSACTIONS: usize = 10_000;
 /// Calls held at once unless configured (`sip.max_calls`).
 pub const DEFAULT_MAX_CALLS: usize = 1000;
 /// Seconds a caller refused for load is told to wait (Retry-After).
@@ -236,6 +237,8 @@ pub struct UserAgent {
     /// Calls (offered, ringing, up or ending) at most; a new INVITE past it
     /// gets 503 with Retry-After.
     max_calls: usize,
+    /// Server transactions remembered at most (see [`DEFAULT_MAX_TRANSACTIONS`]).
+    max_transactions: usize,
     /// Who may send what (trusted sources, rate limits, bans).
     admission: Admission,
     /// Callers' credentials, where untrusted sources must authenticate.
@@ -262,6 +265,7 @@ impl UserAgent {
             registration: None,
             product: Some(PRODUCT.to_string()),
             max_calls: DEFAULT_MAX_CALLS,
+            max_transactions: DEFAULT_MAX_TRANSACTIONS,
             admission: Admission::new(AdmissionPolicy::default()),
             auth: None,
             draining: false,
@@ -299,6 +303,12 @@ impl UserAgent {
     /// How many calls the gateway holds at once (`sip.max_calls`).
     pub fn set_max_calls(&mut self, max_calls: usize) {
         self.max_calls = max_calls.max(1);
+    }
+
+    /// Answered requests and refused INVITEs remembered at most, each
+    /// (`sip.max_transactions`).
+    pub fn set_max_transactions(&mut self, max_transactions: usize) {
+        self.max_transactions = max_transactions.max(1);
     }
 
     /// What Server and User-Agent say (`None`: no such header).
@@ -470,12 +480,12 @@ impl UserAgent {
         if let (Some(branch), StartLine::Request { method, .. }) =
             (headers::top_branch(request), &request.start)
         {
-            if self.answered.len() >= MAX_REMEMBERED {
+            if self.answered.len() >= self.max_transactions {
                 self.answered.retain(|_, answered| answered.until > now);
             }
             // Past the cap a retransmission is handled anew (it gets the
             // same answer), so memory stays bounded under a flood.
-            if self.answered.len() < MAX_REMEMBERED {
+            if self.answered.len() < self.max_transactions {
                 self.answered.insert(
                     (branch.to_string(), method.clone()),
                     Answered {

@@ -636,11 +636,11 @@ impl UserAgent {
     /// past the cap it is sent once (the caller's retransmission of the
     /// INVITE gets it again).
     fn await_ack(&mut self, invite: &SipMessage, bytes: Vec<u8>, peer: Peer, now: Duration) {
-        if self.awaiting_ack.len() >= MAX_REMEMBERED {
+        if self.awaiting_ack.len() >= self.max_transactions {
             self.awaiting_ack
                 .retain(|_, (retransmit, _)| !retransmit.expired(now));
         }
-        if self.awaiting_ack.len() < MAX_REMEMBERED {
+        if self.awaiting_ack.len() < self.max_transactions {
             let branch = headers::top_branch(invite).unwrap_or_default().to_string();
             let waiting = (Retransmit::new(bytes, now, peer.transport.reliable()), peer);
             self.awaiting_ack.insert(branch, waiting);
