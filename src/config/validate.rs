@@ -340,6 +340,12 @@ mod tests {
             ),
             (
                 "sip",
+                "max_transactions",
+                "5",
+                "must be between 100 and 1000000",
+            ),
+            (
+                "sip",
                 "tcp_idle_s",
                 "0",
                 "must be between 1 and 86400 seconds",
