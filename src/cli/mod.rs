@@ -1,8 +1,10 @@
 //! The command line: one module per subcommand. `main.rs` only calls [`run`].
 
 mod call;
+mod calls;
 mod menu;
 mod replay;
+mod report;
 mod serve;
 
 use std::fmt::Display;
@@ -32,6 +34,11 @@ enum Command {
     Call(call::CallArgs),
     /// Answer live calls over SIP (UDP and TCP) and RTP, as configured in gateway.toml.
     Serve(serve::ServeArgs),
+    /// Read the call records: list, show, QA review, export.
+    #[command(subcommand)]
+    Calls(calls::CallsCommand),
+    /// The three health rates (session break, repeat contact, forced transfer) against their thresholds.
+    Report(report::ReportArgs),
 }
 
 /// A failure that ends the command, with its exit code.
@@ -111,6 +118,8 @@ pub fn run() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Call(args) => call::run(args),
+        Command::Calls(command) => calls::run(command),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! `sip-config/gateway.toml`: policy thresholds, routing, queues, VIPs and the
 //! menu to run. Unknown keys are errors; every error names file:line.
 
+mod records;
 mod sections;
 mod validate;
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+pub use records::{AlarmSettings, RecordingSettings, StoreSettings};
 pub use sections::{
     KeywordSettings, MenuSettings, Queue, RegisterSettings, RtpSettings, Scoring, SipSettings,
     TransferSettings,
@@ -60,6 +62,12 @@ pub struct GatewayConfig {
     pub rtp: RtpSettings,
     #[serde(default)]
     pub transfer: TransferSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub recording: RecordingSettings,
+    #[serde(default)]
+    pub alarms: AlarmSettings,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -185,6 +185,36 @@ impl GatewayConfig {
                 "must be above 0 and at most 3600 seconds",
             ),
             (
+                "store",
+                "review_within_h",
+                within(self.store.review_within_h, 1.0, 8760.0),
+                "must be between 1 and 8760 hours",
+            ),
+            (
+                "store",
+                "repeat_window_days",
+                within(self.store.repeat_window_days, 0.0, 3650.0),
+                "must be between 0 and 3650 days",
+            ),
+            (
+                "alarms",
+                "session_break",
+                within(self.alarms.session_break, 0.0, 1.0),
+                "must be a share between 0 and 1 (0.15 is 15 %)",
+            ),
+            (
+                "alarms",
+                "repeat_contact",
+                within(self.alarms.repeat_contact, 0.0, 1.0),
+                "must be a share between 0 and 1 (0.25 is 25 %)",
+            ),
+            (
+                "alarms",
+                "forced_transfer",
+                within(self.alarms.forced_transfer, 0.0, 1.0),
+                "must be a share between 0 and 1 (0.40 is 40 %)",
+            ),
+            (
                 "transfer",
                 "retry_s",
                 within(self.transfer.retry_s, 1.0, 3600.0),

@@ -20,8 +20,10 @@ use crate::callcore::{
     CallCore, CallerId, Command, CoreInput, CoreOutput, CoreSetup, EndedBy, HandoffReport, Model,
     Sinks,
 };
+use crate::recording::CallRecording;
 use crate::rtp::{parse_rtp, DtmfDetector, JitterBuffer, Playout, PACKET_TIME};
 use crate::sip::{AgentState, EndReason, Negotiated, ReferProgress};
+use crate::store::recording_path;
 
 /// An answered call, handed over by signalling.
 pub struct CallSetup {
@@ -103,6 +105,7 @@ pub struct LiveCall {
     packet_samples: usize,
     scored_tx: UnboundedSender<Scored>,
     scored_rx: UnboundedReceiver<Scored>,
+    recording: Option<CallRecording>,
 }
 
 impl LiveCall {
@@ -129,6 +132,10 @@ impl LiveCall {
             core.handle_input(Duration::ZERO, CoreInput::Hold(true));
         }
         let (scored_tx, scored_rx) = mpsc::unbounded_channel();
+        let recording = shared
+            .recordings
+            .as_ref()
+            .and_then(|dir| CallRecording::create(&recording_path(dir, &setup.id)));
         LiveCall {
             sinks: Sinks::new(Some(setup.id.clone()), shared.sinks.clone()),
             jitter: JitterBuffer::new(shared.rtp.jitter_packets),
@@ -146,6 +153,7 @@ impl LiveCall {
             packet_samples: FRAME_SAMPLES,
             scored_tx,
             scored_rx,
+            recording,
         }
     }
 
@@ -167,6 +175,9 @@ impl LiveCall {
         let now = self.now();
         self.core.finish(now);
         self.drain().await;
+        if let Some(recording) = self.recording.take() {
+            recording.finish();
+        }
         tracing::info!(
             call = %self.id,
             jitter = ?self.jitter.stats(),
@@ -326,7 +337,12 @@ impl LiveCall {
         }
         let samples = decode(self.leg.codec, rtp.payload);
         match &mut self.agent {
-            AgentLeg::Bridged(agent) => agent.send_frame(&samples).await,
+            AgentLeg::Bridged(agent) => {
+                agent.send_frame(&samples).await;
+                if let Some(recording) = self.recording.as_mut() {
+                    recording.caller(&samples);
+                }
+            }
             _ => self.jitter.push(rtp.ssrc, rtp.sequence, samples),
         }
     }
@@ -344,6 +360,9 @@ impl LiveCall {
         if rtp.payload_type == agent.payload_type {
             let samples = decode(agent.codec, rtp.payload);
             self.leg.send_frame(&samples).await;
+            if let Some(recording) = self.recording.as_mut() {
+                recording.heard(&samples);
+            }
         }
     }
 
@@ -364,6 +383,9 @@ impl LiveCall {
             .cloned()
             .unwrap_or_else(|| vec![0.0; FRAME_SAMPLES]);
         self.leg.send_frame(&frame).await;
+        if let Some(recording) = self.recording.as_mut() {
+            recording.heard(&frame);
+        }
     }
 
     /// Takes the caller's packets out of the jitter buffer at the rate they
@@ -379,6 +401,9 @@ impl LiveCall {
             self.packet_samples = frame.len().clamp(FRAME_SAMPLES / 2, FRAME_SAMPLES * 4);
             self.playout_due = self.playout_due.saturating_sub(frame.len());
             self.core.handle_audio(at, &frame);
+            if let Some(recording) = self.recording.as_mut() {
+                recording.caller(&frame);
+            }
         }
     }
 

@@ -27,6 +27,7 @@ use crate::infer::{InferError, KeywordModel};
 use crate::menu::{self, Menu};
 use crate::models;
 use crate::sip::{AdmissionPolicy, AuthPolicy, Registration, UserAgent};
+use crate::store::{Store, StoreSink};
 
 pub use ports::PortPool;
 pub use signalling::{framed_length, MAX_MESSAGE};
@@ -48,6 +49,11 @@ pub enum ServeError {
     },
     #[error("{config}: sip.register.registrar {registrar}: cannot resolve its address (check the host name, or give an IP address)")]
     Registrar { config: PathBuf, registrar: String },
+    #[error("{config}: {source}")]
+    Store {
+        config: PathBuf,
+        source: crate::store::StoreError,
+    },
     #[error("cannot start: {0}")]
     Runtime(std::io::Error),
 }
@@ -77,9 +83,26 @@ pub struct Shared {
     handoff: HandoffSettings,
     ports: PortPool,
     sinks: Vec<Arc<dyn EventSink>>,
+    /// The records: written by this sink, read for callers' history.
+    records: Arc<StoreSink>,
+    history: Store,
+    repeat_window: Duration,
+    /// Where each call is recorded, if calls are.
+    recordings: Option<PathBuf>,
 }
 
 impl Shared {
+    /// Answered calls from `caller` within the repeat window (0 if the
+    /// store cannot say: a call is never refused for it).
+    fn recent_calls(&self, caller: &str) -> u32 {
+        self.history
+            .recent_calls(caller, std::time::SystemTime::now(), self.repeat_window)
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "caller history unavailable");
+                0
+            })
+    }
+
     /// Says how many windows the models had no time for, if any.
     fn report_skipped_windows(&self) {
         let (anger, keywords) = (self.anger_scorer.skipped(), self.keyword_scorer.skipped());
@@ -277,6 +300,14 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
         retry: Duration::from_secs_f64(config.transfer.retry_s),
         ..HandoffSettings::default()
     };
+    let store_error = |source| ServeError::Store {
+        config: config.source.clone(),
+        source,
+    };
+    let store_url = config.store_url().map_err(store_error)?;
+    let records =
+        Arc::new(StoreSink::start(&store_url, config.record_settings()).map_err(store_error)?);
+    let history = Store::open(&store_url).map_err(store_error)?;
     Ok(Shared {
         engine: config.engine_config(),
         menu: Some(menu),
@@ -290,6 +321,10 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
         rtp: config.rtp.clone(),
         handoff,
         ports: PortPool::new(config.rtp.address, config.rtp.ports),
-        sinks: vec![Arc::new(JsonLines::new(std::io::stdout()))],
+        sinks: vec![Arc::new(JsonLines::new(std::io::stdout())), records.clone()],
+        records,
+        history,
+        repeat_window: config.repeat_window(),
+        recordings: config.record_settings().recordings,
     })
 }

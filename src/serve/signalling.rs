@@ -152,6 +152,7 @@ impl Signalling {
             }
         }
         self.shared.report_skipped_windows();
+        self.shared.records.flush();
     }
 
     async fn wait(&mut self, buf: &mut [u8]) -> Wake {
@@ -281,7 +282,8 @@ impl Signalling {
                     dialed,
                     offer,
                 } => {
-                    let who = Offered::who(caller, verified, dialed);
+                    let mut who = Offered::who(caller, verified, dialed);
+                    who.recent_calls = self.shared.recent_calls(&who.caller);
                     self.on_incoming(call, who, offer).await
                 }
                 SipEvent::Answered { call, media } => self.on_answered(call, media),

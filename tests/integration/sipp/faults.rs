@@ -21,12 +21,12 @@ use crate::{json_lines, repo_path, voicegate_in};
 const LOSSY: &[&str] = &["--loss", "5", "--jitter", "60", "--duplicate", "2"];
 
 /// One test call placed in the background, named by its From number.
-struct Placed {
+pub struct Placed {
     from: String,
-    caller: JoinHandle<Vec<Value>>,
+    pub caller: JoinHandle<Vec<Value>>,
 }
 
-fn place(dir: &Path, sip_port: u16, from: &str, fixture: &str, faults: &[&str]) -> Placed {
+pub fn place(dir: &Path, sip_port: u16, from: &str, fixture: &str, faults: &[&str]) -> Placed {
     let target = format!("sip:800@127.0.0.1:{sip_port}");
     let (dir, from_number) = (dir.to_path_buf(), from.to_string());
     let play: PathBuf = repo_path(&format!("fixtures/calls/{fixture}/call.flac"));

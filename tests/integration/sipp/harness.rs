@@ -348,6 +348,11 @@ impl Gateway {
         self.process.pid()
     }
 
+    /// SIGKILL: the gateway dies where it stands, as in a crash.
+    pub fn kill_hard(&mut self) {
+        self.process.kill();
+    }
+
     /// Every stdout line that is a JSON object, in order.
     pub fn events(&self) -> Vec<Value> {
         self.stdout

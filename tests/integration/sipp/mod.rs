@@ -16,6 +16,7 @@ mod faults;
 mod harness;
 mod hostile;
 mod pcap;
+mod records;
 mod sipvicious;
 mod test_caller;
 

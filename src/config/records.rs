@@ -1,0 +1,100 @@
+//! `[store]`, `[recording]` and `[alarms]`: where call records and
+//! recordings go, and when the health rates raise an alarm.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::GatewayConfig;
+use crate::store::{RecordSettings, StoreError, StoreUrl, Thresholds};
+
+/// `[store]`: the call records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `sqlite:PATH` (relative to the working directory);
+    /// `VOICEGATE_STORE_URL` overrides it.
+    pub url: String,
+    /// Hours QA has to review a questionable transfer.
+    pub review_within_h: f64,
+    /// A caller with a call this many days before counts as a repeat contact
+    /// (and gets more priority).
+    pub repeat_window_days: f64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            url: "sqlite:var/voicegate.db".into(),
+            review_within_h: 48.0,
+            repeat_window_days: 7.0,
+        }
+    }
+}
+
+/// `[recording]`: every call to a WAV file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingSettings {
+    pub enabled: bool,
+    /// Relative to the working directory.
+    pub dir: PathBuf,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            enabled: true,
+            dir: PathBuf::from("var/recordings"),
+        }
+    }
+}
+
+/// `[alarms]`: the health rates' thresholds (shares of answered calls).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlarmSettings {
+    pub session_break: f64,
+    pub repeat_contact: f64,
+    pub forced_transfer: f64,
+}
+
+impl Default for AlarmSettings {
+    fn default() -> Self {
+        let defaults = Thresholds::default();
+        AlarmSettings {
+            session_break: defaults.session_break,
+            repeat_contact: defaults.repeat_contact,
+            forced_transfer: defaults.forced_transfer,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// The store every command reads and writes.
+    pub fn store_url(&self) -> Result<StoreUrl, StoreError> {
+        StoreUrl::resolve(&self.store.url)
+    }
+
+    pub fn repeat_window(&self) -> Duration {
+        Duration::from_secs_f64(self.store.repeat_window_days * 86_400.0)
+    }
+
+    pub fn alarm_thresholds(&self) -> Thresholds {
+        Thresholds {
+            session_break: self.alarms.session_break,
+            repeat_contact: self.alarms.repeat_contact,
+            forced_transfer: self.alarms.forced_transfer,
+        }
+    }
+
+    /// What the store's sink needs beyond the events.
+    pub fn record_settings(&self) -> RecordSettings {
+        RecordSettings {
+            anger_threshold: self.policy.anger_threshold,
+            review_within: Duration::from_secs_f64(self.store.review_within_h * 3600.0),
+            recordings: self.recording.enabled.then(|| self.recording.dir.clone()),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Call records and recordings of live calls (issue: records): what
+//! `voicegate serve` writes to the store and to var/recordings, read back
+//! with `voicegate calls` and `voicegate report` as a supervisor would.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::faults::place;
+use super::harness::Gateway;
+use super::sipp_test;
+use crate::{json_output, stdout_of, voicegate_in};
+
+/// `voicegate calls list --format jsonl` in `dir` (its store, its config).
+fn records(dir: &Path, extra: &[&str]) -> Vec<Value> {
+    json_output(
+        voicegate_in(dir)
+            .args(["calls", "list", "--format", "jsonl", "--config"])
+            .arg(dir.join("gateway.toml"))
+            .args(extra),
+    )
+}
+
+fn seconds_of(wav: &str) -> f64 {
+    let reader = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{wav}: {e}"));
+    assert_eq!(reader.spec().channels, 2, "{wav}");
+    assert_eq!(reader.spec().sample_rate, 8000, "{wav}");
+    f64::from(reader.duration()) / 8000.0
+}
+
+#[test]
+fn a_live_call_is_recorded_listed_shown_reviewed_and_counted_in_the_report() {
+    let (ports, dir) = sipp_test(33);
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let caller = place(dir.path(), ports.sip, "+15550100123", "angry_mid_call", &[]);
+    caller.caller.join().unwrap();
+    gateway.assert_exits_by_itself(Duration::from_secs(20));
+
+    let listed = records(dir.path(), &[]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let call = &listed[0];
+    assert_eq!(call["caller"], "+15550100123", "{call}");
+    assert_eq!(call["outcome"], "transferred", "{call}");
+    assert_eq!(call["transfer_reason"], "anger", "{call}");
+    assert!(
+        call["started"].as_str().unwrap().ends_with('Z'),
+        "UTC: {call}"
+    );
+    let wav = call["recording"].as_str().expect("a recording");
+    assert!(Path::new(wav).is_absolute(), "{wav}");
+    let length = seconds_of(wav);
+    let duration = call["duration_s"].as_f64().unwrap();
+    assert!(
+        (length - duration).abs() < 1.5,
+        "{length} s recorded of a {duration} s call"
+    );
+    assert!(call["anger_above_s"].as_f64().unwrap() > 0.0, "{call}");
+
+    let id = call["id"].as_str().unwrap();
+    let due = records(dir.path(), &["--due"]);
+    assert_eq!(due.len(), 1, "an anger transfer awaits QA: {due:?}");
+    let config = dir.path().join("gateway.toml");
+    let shown = stdout_of(
+        voicegate_in(dir.path())
+            .args(["calls", "show", id, "--config"])
+            .arg(&config),
+    );
+    assert!(
+        shown.contains("timeline:") && shown.contains("transfer"),
+        "{shown}"
+    );
+    assert!(shown.contains(wav), "{shown}");
+    stdout_of(
+        voicegate_in(dir.path())
+            .args([
+                "calls",
+                "review",
+                id,
+                "--flag",
+                "angry at the hold music, not us",
+                "--config",
+            ])
+            .arg(&config),
+    );
+    assert!(records(dir.path(), &["--due"]).is_empty(), "reviewed");
+    let report = json_output(
+        voicegate_in(dir.path())
+            .args(["report", "--json", "--config"])
+            .arg(&config),
+    );
+    let report = &report[0];
+    assert_eq!(report["calls"], 1, "{report}");
+    assert_eq!(report["forced_transfer_rate"]["value"], 1.0, "{report}");
+    assert_eq!(report["forced_transfer_rate"]["alarm"], true, "{report}");
+    assert_eq!(report["session_break_rate"]["value"], 0.0, "{report}");
+    assert_eq!(report["flagged_misjudgements"], 1, "{report}");
+}
+
+#[test]
+fn a_gateway_killed_mid_call_leaves_a_playable_recording_and_a_readable_record() {
+    let (ports, dir) = sipp_test(34);
+    let mut gateway = Gateway::start(dir.path(), ports, 0.0, None);
+    let caller = place(dir.path(), ports.sip, "+15550100999", "calm_caller", &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    gateway.kill_hard();
+    let _ = caller.caller.join();
+
+    let wavs: Vec<_> = std::fs::read_dir(dir.path().join("var/recordings"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(wavs.len(), 1, "{wavs:?}");
+    let length = seconds_of(wavs[0].to_str().unwrap());
+    assert!(
+        (3.0..=6.0).contains(&length),
+        "{length} s playable after kill -9 at 5 s"
+    );
+    let listed = records(dir.path(), &[]);
+    assert_eq!(
+        listed.len(),
+        1,
+        "the call's row was written as it started: {listed:?}"
+    );
+    assert_eq!(listed[0]["caller"], "+15550100999");
+    assert_eq!(
+        listed[0]["outcome"],
+        Value::Null,
+        "it never ended: {}",
+        listed[0]
+    );
+}
