@@ -277,11 +277,16 @@ fn timeline_line(line: &str) -> String {
     let Ok(Value::Object(mut event)) = serde_json::from_str::<Value>(line) else {
         return line.to_string();
     };
-    let t = event.remove("t").and_then(|t| t.as_f64()).unwrap_or(0.0);
     let kind = event
         .remove("event")
         .and_then(|k| k.as_str().map(String::from))
         .unwrap_or_default();
+    // The call line has no time of its own: it comes at the call's end.
+    let t = event
+        .remove("t")
+        .or_else(|| event.get("duration").cloned())
+        .and_then(|t| t.as_f64())
+        .unwrap_or(0.0);
     event.remove("call_id");
     format!("{t:>8.2}  {kind:<10} {}", Value::Object(event))
 }

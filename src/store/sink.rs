@@ -208,10 +208,10 @@ impl Writer {
             dialed: summary.dialed.clone(),
             started: summary.started.map(rfc3339).unwrap_or_default(),
             ended: Some(rfc3339(ended)),
-            duration_s: Some(summary.duration.as_secs_f64()),
+            duration_s: Some(rounded(summary.duration.as_secs_f64(), 1000.0)),
             hops: Some(summary.hops),
-            max_anger: summary.max_anger.map(f64::from),
-            anger_above_s: state.anger_above.as_secs_f64(),
+            max_anger: summary.max_anger.map(|max| rounded(f64::from(max), 10.0)),
+            anger_above_s: rounded(state.anger_above.as_secs_f64(), 1000.0),
             outcome: Some(Outcome::of(summary)),
             transfer_reason: reason,
             transfer_target: transfer.map(|t| t.transfer.target.clone()),
@@ -228,4 +228,9 @@ impl Writer {
             review_note: None,
         }
     }
+}
+
+/// `value` to the nearest 1/`per`: records carry the precision the JSON lines do.
+fn rounded(value: f64, per: f64) -> f64 {
+    (value * per).round() / per
 }
