@@ -15,6 +15,7 @@ pub mod engine;
 pub mod fuzz;
 pub mod infer;
 pub mod menu;
+pub mod metrics;
 pub mod models;
 pub mod paths;
 pub mod recording;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub use records::{AlarmSettings, RecordingSettings, StoreSettings};
+pub use records::{AlarmSettings, MetricsSettings, RecordingSettings, StoreSettings};
 pub use sections::{
     KeywordSettings, MenuSettings, Queue, RegisterSettings, RtpSettings, Scoring, SipSettings,
     TransferSettings,
@@ -66,6 +66,8 @@ pub struct GatewayConfig {
     pub store: StoreSettings,
     #[serde(default)]
     pub recording: RecordingSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     #[serde(default)]
     pub alarms: AlarmSettings,
     /// The directory relative paths are resolved against (the config file's).

@@ -1,5 +1,6 @@
-//! `[store]`, `[recording]` and `[alarms]`: where call records and
-//! recordings go, and when the health rates raise an alarm.
+//! `[store]`, `[recording]`, `[metrics]` and `[alarms]`: where call
+//! records, recordings and metrics go, and when the health rates raise an
+//! alarm.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,6 +48,23 @@ impl Default for RecordingSettings {
         RecordingSettings {
             enabled: true,
             dir: PathBuf::from("var/recordings"),
+        }
+    }
+}
+
+/// `[metrics]`: Prometheus's `GET /metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
         }
     }
 }

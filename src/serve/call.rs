@@ -132,10 +132,13 @@ impl LiveCall {
             core.handle_input(Duration::ZERO, CoreInput::Hold(true));
         }
         let (scored_tx, scored_rx) = mpsc::unbounded_channel();
-        let recording = shared
-            .recordings
-            .as_ref()
-            .and_then(|dir| CallRecording::create(&recording_path(dir, &setup.id)));
+        let recording = shared.recordings.as_ref().and_then(|dir| {
+            let recording = CallRecording::create(&recording_path(dir, &setup.id));
+            if recording.is_none() {
+                shared.metrics.count_error("recording");
+            }
+            recording
+        });
         LiveCall {
             sinks: Sinks::new(Some(setup.id.clone()), shared.sinks.clone()),
             jitter: JitterBuffer::new(shared.rtp.jitter_packets),

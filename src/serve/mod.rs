@@ -5,6 +5,7 @@
 //! scores every call's windows in batches.
 
 mod call;
+mod http;
 pub(crate) mod media;
 mod ports;
 mod scorer;
@@ -25,6 +26,7 @@ use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings};
 use crate::engine::EngineConfig;
 use crate::infer::{InferError, KeywordModel};
 use crate::menu::{self, Menu};
+use crate::metrics::Metrics;
 use crate::models;
 use crate::sip::{AdmissionPolicy, AuthPolicy, Registration, UserAgent};
 use crate::store::{Store, StoreSink};
@@ -89,6 +91,8 @@ pub struct Shared {
     repeat_window: Duration,
     /// Where each call is recorded, if calls are.
     recordings: Option<PathBuf>,
+    /// The one set of counters, kept across reloads.
+    metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -132,7 +136,8 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    let shared = Arc::new(load_shared(config)?);
+    let metrics = Arc::new(Metrics::default());
+    let shared = Arc::new(load_shared(config, metrics.clone())?);
     runtime.block_on(async {
         let listen = config.sip.listen;
         let listen_error = |transport, source| ServeError::Listen {
@@ -154,6 +159,9 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         apply_sip_settings(&mut ua, config);
         if let Some(register) = &config.sip.register {
             ua.register(Duration::ZERO, registration(config, register).await?);
+        }
+        if config.metrics.enabled {
+            start_metrics(config, metrics).await;
         }
         eprintln!(
             "voicegate: listening for SIP on udp and tcp {listen}; RTP on {} ports {}-{}",
@@ -191,7 +199,10 @@ fn apply_sip_settings(ua: &mut UserAgent, config: &GatewayConfig) {
 
 /// SIGHUP: the configuration file read again, with its menu, prompts and
 /// models, for the calls that come from now on. `current` names the file.
-fn reload(current: &GatewayConfig) -> Result<(GatewayConfig, Shared), String> {
+fn reload(
+    current: &GatewayConfig,
+    metrics: Arc<Metrics>,
+) -> Result<(GatewayConfig, Shared), String> {
     if !current.source.is_file() {
         return Err(format!(
             "{} is not a file: serve runs on the built-in configuration (start it with --config FILE to reload one)",
@@ -199,7 +210,7 @@ fn reload(current: &GatewayConfig) -> Result<(GatewayConfig, Shared), String> {
         ));
     }
     let config = GatewayConfig::load(&current.source).map_err(|e| e.to_string())?;
-    let shared = load_shared(&config).map_err(|e| e.to_string())?;
+    let shared = load_shared(&config, metrics).map_err(|e| e.to_string())?;
     Ok((config, shared))
 }
 
@@ -272,7 +283,19 @@ async fn registration(
     })
 }
 
-fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
+/// `GET /metrics`; a port already taken costs the metrics, not the calls.
+async fn start_metrics(config: &GatewayConfig, metrics: Arc<Metrics>) {
+    let listen = config.metrics.listen;
+    match http::serve_metrics(listen, metrics).await {
+        Ok(bound) => eprintln!("voicegate: metrics on http://{bound}/metrics"),
+        Err(error) => eprintln!(
+            "voicegate: warning: {}: cannot serve metrics on {listen}: {error} (set [metrics] listen, or enabled = false); calls go on",
+            config.source.display()
+        ),
+    }
+}
+
+fn load_shared(config: &GatewayConfig, metrics: Arc<Metrics>) -> Result<Shared, ServeError> {
     let menu = config.load_menu()?;
     let mut names: Vec<String> = menu::prompt_texts(&menu)
         .into_iter()
@@ -292,9 +315,10 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
         .map_err(|e| InferError::Run(format!("{}: {e}", config.anger_model_path().display())))?;
     let keywords = models::keyword_model(config)?;
     let queue = config.scoring.queue_windows;
-    let anger_scorer = scorer::Scorer::start(anger, queue).map_err(ServeError::Runtime)?;
-    let keyword_scorer =
-        scorer::Scorer::start(keywords.model().clone(), queue).map_err(ServeError::Runtime)?;
+    let anger_scorer =
+        scorer::Scorer::start(anger, queue, metrics.clone()).map_err(ServeError::Runtime)?;
+    let keyword_scorer = scorer::Scorer::start(keywords.model().clone(), queue, metrics.clone())
+        .map_err(ServeError::Runtime)?;
     let handoff = HandoffSettings {
         sorry_prompt: config.transfer.sorry_prompt.clone(),
         retry: Duration::from_secs_f64(config.transfer.retry_s),
@@ -305,8 +329,11 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
         source,
     };
     let store_url = config.store_url().map_err(store_error)?;
-    let records =
-        Arc::new(StoreSink::start(&store_url, config.record_settings()).map_err(store_error)?);
+    let counted = metrics.clone();
+    let on_failure = Box::new(move || counted.count_error("store_write"));
+    let records = Arc::new(
+        StoreSink::start(&store_url, config.record_settings(), on_failure).map_err(store_error)?,
+    );
     let history = Store::open(&store_url).map_err(store_error)?;
     Ok(Shared {
         engine: config.engine_config(),
@@ -321,10 +348,15 @@ fn load_shared(config: &GatewayConfig) -> Result<Shared, ServeError> {
         rtp: config.rtp.clone(),
         handoff,
         ports: PortPool::new(config.rtp.address, config.rtp.ports),
-        sinks: vec![Arc::new(JsonLines::new(std::io::stdout())), records.clone()],
+        sinks: vec![
+            Arc::new(JsonLines::new(std::io::stdout())),
+            records.clone(),
+            metrics.clone(),
+        ],
         records,
         history,
         repeat_window: config.repeat_window(),
         recordings: config.record_settings().recordings,
+        metrics,
     })
 }

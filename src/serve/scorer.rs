@@ -18,6 +18,7 @@ use std::thread;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::infer::{WindowModel, BATCH};
+use crate::metrics::Metrics;
 
 /// One window's model output, sent back to the call that asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,11 +67,17 @@ pub struct Scorer {
     name: String,
     jobs: mpsc::SyncSender<Job>,
     skipped: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 }
 
 impl Scorer {
-    /// Starts the inference thread for `model`, with room for `queue` windows.
-    pub fn start(model: Arc<dyn RowModel>, queue: usize) -> std::io::Result<Scorer> {
+    /// Starts the inference thread for `model`, with room for `queue`
+    /// windows; skipped windows are counted in `metrics` too.
+    pub fn start(
+        model: Arc<dyn RowModel>,
+        queue: usize,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Scorer> {
         let (jobs, waiting) = mpsc::sync_channel::<Job>(queue);
         let name = model.name().to_string();
         thread::Builder::new()
@@ -80,6 +87,7 @@ impl Scorer {
             name,
             jobs,
             skipped: Arc::default(),
+            metrics,
         })
     }
 
@@ -96,6 +104,7 @@ impl Scorer {
             Ok(()) => {}
             Err(TrySendError::Full(job)) => {
                 let skipped = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+                self.metrics.count_error("skipped_window");
                 // The first of a spell, then every thousandth: a log line per
                 // skipped window would add to the overload.
                 if skipped % 1000 == 1 {
@@ -174,7 +183,7 @@ mod tests {
     #[test]
     fn a_model_that_falls_behind_skips_the_newest_windows_at_once_and_scores_the_rest() {
         let model = Arc::new(GatedModel::default());
-        let scorer = Scorer::start(model.clone(), 4).unwrap();
+        let scorer = Scorer::start(model.clone(), 4, Arc::default()).unwrap();
         let (reply, mut answers) = tokio::sync::mpsc::unbounded_channel();
         for token in 0..100u64 {
             scorer.submit(vec![token as f32], token, reply.clone());

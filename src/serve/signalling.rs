@@ -197,8 +197,9 @@ impl Signalling {
             self.config.source.display()
         );
         let (current, done) = (self.config.clone(), self.reloads_tx.clone());
+        let metrics = self.shared.metrics.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = done.send(super::reload(&current));
+            let _ = done.send(super::reload(&current, metrics));
         });
     }
 

@@ -45,8 +45,13 @@ pub struct StoreSink {
 }
 
 impl StoreSink {
-    /// Opens the store (failing early on a bad one) and starts its writer.
-    pub fn start(url: &StoreUrl, settings: RecordSettings) -> Result<StoreSink, StoreError> {
+    /// Opens the store (failing early on a bad one) and starts its writer;
+    /// `on_failure` runs for every write that fails.
+    pub fn start(
+        url: &StoreUrl,
+        settings: RecordSettings,
+        on_failure: Box<dyn Fn() + Send>,
+    ) -> Result<StoreSink, StoreError> {
         let database = Sqlite::open(&url.path)?;
         let (writes, queue) = mpsc::channel();
         let failures = Arc::new(AtomicU64::new(0));
@@ -55,6 +60,7 @@ impl StoreSink {
             settings,
             calls: HashMap::new(),
             failures: failures.clone(),
+            on_failure,
         };
         thread::Builder::new()
             .name("store".into())
@@ -114,6 +120,7 @@ struct Writer {
     settings: RecordSettings,
     calls: HashMap<String, CallState>,
     failures: Arc<AtomicU64>,
+    on_failure: Box<dyn Fn() + Send>,
 }
 
 impl Writer {
@@ -141,6 +148,7 @@ impl Writer {
     }
 
     fn failed(&self, error: &StoreError) {
+        (self.on_failure)();
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if failures % 100 == 1 {
             tracing::error!(%error, failures, "call records could not be written");

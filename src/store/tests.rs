@@ -66,7 +66,7 @@ fn fresh() -> (tempfile::TempDir, StoreUrl, StoreSink) {
         dir.path().join("var/voicegate.db").display()
     ))
     .unwrap();
-    let sink = StoreSink::start(&url, settings()).unwrap();
+    let sink = StoreSink::start(&url, settings(), Box::new(|| {})).unwrap();
     (dir, url, sink)
 }
 

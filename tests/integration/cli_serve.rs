@@ -126,3 +126,20 @@ fn a_product_name_that_could_break_a_header_is_refused_with_its_line() {
         "gateway.toml:{line}: sip.product must be printable ASCII"
     )));
 }
+
+#[test]
+fn the_shipped_prometheus_rules_pass_promtool() {
+    let rules = crate::repo_path("deploy/prometheus/voicegate-rules.yml");
+    let output = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool (bash scripts/setup_interop.sh installs Debian's prometheus)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("SUCCESS: 7 rules found"), "{text}");
+}

@@ -32,6 +32,8 @@ pub struct Ports {
     pub agent_control: u16,
     /// A test's own UDP listener (the media sink of the pcap check).
     pub sink: u16,
+    /// voicegate's `GET /metrics`.
+    pub metrics: u16,
     /// SIPp media ports (`-mp`; SIPp binds this one and the next but one).
     pub caller_media: u16,
     pub agent_media: u16,
@@ -51,6 +53,7 @@ impl Ports {
             caller_control: base + 3,
             agent_control: base + 4,
             sink: base + 6,
+            metrics: base + 7,
             caller_media: base + 10,
             agent_media: base + 20,
             rtp_low: base + 40,
@@ -196,6 +199,9 @@ address = "127.0.0.1"
 ports = [{low}, {high}]
 inactivity_s = 30
 
+[metrics]
+listen = "127.0.0.1:{metrics}"
+
 [menu]
 file = "{root}/sip-config/menus/main.toml"
 prompts = "{root}/sip-config/prompts"
@@ -207,6 +213,7 @@ anger_model = "{root}/models/anger.toml"
 model = "{root}/models/kws.toml"
 "#,
         sip = ports.sip,
+        metrics = ports.metrics,
         low = ports.rtp_low,
         high = ports.rtp_high,
     );

@@ -22,6 +22,50 @@ fn records(dir: &Path, extra: &[&str]) -> Vec<Value> {
     )
 }
 
+/// The body of `GET /metrics` on `port`.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    reply.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+/// `promtool check metrics` (Debian's prometheus, installed by
+/// scripts/setup_interop.sh) reads `metrics` as valid exposition text.
+fn promtool_accepts_metrics(dir: &Path, metrics: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (bash scripts/setup_interop.sh installs Debian's prometheus)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn seconds_of(wav: &str) -> f64 {
     let reader = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{wav}: {e}"));
     assert_eq!(reader.spec().channels, 2, "{wav}");
@@ -32,10 +76,23 @@ fn seconds_of(wav: &str) -> f64 {
 #[test]
 fn a_live_call_is_recorded_listed_shown_reviewed_and_counted_in_the_report() {
     let (ports, dir) = sipp_test(33);
-    let mut gateway = Gateway::start(dir.path(), ports, 0.0, Some(1));
+    let gateway = Gateway::start(dir.path(), ports, 0.0, None);
     let caller = place(dir.path(), ports.sip, "+15550100123", "angry_mid_call", &[]);
     caller.caller.join().unwrap();
-    gateway.assert_exits_by_itself(Duration::from_secs(20));
+    gateway.wait_call(Duration::from_secs(10));
+    let metrics = scrape(ports.metrics);
+    for line in [
+        "voicegate_calls_answered_total 1",
+        "voicegate_calls_active 0",
+        "voicegate_calls_ended_total{outcome=\"transferred\"} 1",
+        "voicegate_transfers_total{reason=\"anger\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in /metrics:\n{metrics}"
+        );
+    }
+    promtool_accepts_metrics(dir.path(), &metrics);
 
     let listed = records(dir.path(), &[]);
     assert_eq!(listed.len(), 1, "{listed:?}");
