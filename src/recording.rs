@@ -124,9 +124,53 @@ impl CallRecording {
     }
 }
 
+/// Removes the recordings (`*.wav`) in `dir` last written more than `age`
+/// ago (`[recording] retention_days`); how many went. A missing directory
+/// has none.
+pub fn remove_older_than(dir: &Path, age: std::time::Duration) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let old = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|written| now.duration_since(written).unwrap_or_default() > age);
+        if old && path.extension().is_some_and(|ext| ext == "wav") {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recordings_past_their_retention_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        let write = |name: &str, days_ago: u32| {
+            let path = dir.path().join(name);
+            let file = File::create(&path).unwrap();
+            file.set_modified(std::time::SystemTime::now() - day * days_ago)
+                .unwrap();
+            path
+        };
+        let old = write("old.wav", 100);
+        let recent = write("recent.wav", 10);
+        let notes = write("notes.txt", 100);
+        assert_eq!(remove_older_than(dir.path(), day * 90).unwrap(), 1);
+        assert!(!old.exists() && recent.exists() && notes.exists());
+        assert_eq!(remove_older_than(&dir.path().join("none"), day).unwrap(), 0);
+    }
 
     #[test]
     fn both_sides_are_interleaved_and_a_killed_writer_leaves_a_playable_file() {

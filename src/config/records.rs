@@ -41,6 +41,9 @@ pub struct RecordingSettings {
     pub enabled: bool,
     /// Relative to the working directory.
     pub dir: PathBuf,
+    /// Days a recording is kept (0: for ever); older ones are removed at
+    /// start and every hour.
+    pub retention_days: f64,
 }
 
 impl Default for RecordingSettings {
@@ -48,6 +51,7 @@ impl Default for RecordingSettings {
         RecordingSettings {
             enabled: true,
             dir: PathBuf::from("var/recordings"),
+            retention_days: 90.0,
         }
     }
 }
@@ -105,6 +109,12 @@ impl GatewayConfig {
             repeat_contact: self.alarms.repeat_contact,
             forced_transfer: self.alarms.forced_transfer,
         }
+    }
+
+    /// How long recordings are kept, if not for ever.
+    pub fn recording_retention(&self) -> Option<Duration> {
+        (self.recording.enabled && self.recording.retention_days > 0.0)
+            .then(|| Duration::from_secs_f64(self.recording.retention_days * 86_400.0))
     }
 
     /// What the store's sink needs beyond the events.

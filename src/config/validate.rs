@@ -197,6 +197,12 @@ impl GatewayConfig {
                 "must be between 0 and 3650 days",
             ),
             (
+                "recording",
+                "retention_days",
+                within(self.recording.retention_days, 0.0, 36_500.0),
+                "must be between 0 (keep for ever) and 36500 days",
+            ),
+            (
                 "alarms",
                 "session_break",
                 within(self.alarms.session_break, 0.0, 1.0),

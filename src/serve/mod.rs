@@ -163,6 +163,9 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         if config.metrics.enabled {
             start_metrics(config, metrics).await;
         }
+        if let Some(retention) = config.recording_retention() {
+            keep_recordings_for(config.recording.dir.clone(), retention);
+        }
         eprintln!(
             "voicegate: listening for SIP on udp and tcp {listen}; RTP on {} ports {}-{}",
             config.rtp.address, config.rtp.ports[0], config.rtp.ports[1]
@@ -281,6 +284,28 @@ async fn registration(
         password: register.password.clone(),
         expires: register.expires,
     })
+}
+
+/// Removes recordings older than `retention` now and every hour after.
+fn keep_recordings_for(dir: PathBuf, retention: Duration) {
+    tokio::spawn(async move {
+        let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            hourly.tick().await;
+            let (dir, age) = (dir.clone(), retention);
+            let removed =
+                tokio::task::spawn_blocking(move || crate::recording::remove_older_than(&dir, age))
+                    .await;
+            match removed {
+                Ok(Ok(0)) => {}
+                Ok(Ok(count)) => tracing::info!(count, "recordings past their retention removed"),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "recordings past their retention could not be removed")
+                }
+                Err(_) => return,
+            }
+        }
+    });
 }
 
 /// `GET /metrics`; a port already taken costs the metrics, not the calls.

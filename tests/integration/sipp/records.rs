@@ -187,3 +187,26 @@ fn a_gateway_killed_mid_call_leaves_a_playable_recording_and_a_readable_record()
         listed[0]
     );
 }
+
+#[test]
+fn a_caller_kept_waiting_past_max_wait_is_transferred_for_wait_timeout_and_queued_for_review() {
+    let (ports, dir) = sipp_test(35);
+    // The sample policy waits 90 s; 6 s here, so the calm caller who never
+    // chooses anything (28 s of speech, no keys) is past it well before the end.
+    let config = super::harness::gateway_toml(ports, 0.0) + "\n[policy]\nmax_wait_s = 6.0\n";
+    let mut gateway = Gateway::start_with(dir.path(), ports, &config, Some(1));
+    let caller = place(dir.path(), ports.sip, "+15550100777", "calm_caller", &[]);
+    let seen = caller.caller.join().unwrap();
+    gateway.assert_exits_by_itself(Duration::from_secs(20));
+    let summary = seen.last().unwrap();
+    let refer_at = summary["refer_at"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no REFER: {seen:?}"));
+    assert!(
+        (6.0..7.5).contains(&refer_at),
+        "REFER {refer_at} s into the call, max_wait_s 6"
+    );
+    let listed = records(dir.path(), &["--reason", "wait_timeout", "--due"]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["transfer_target"], "agents", "{}", listed[0]);
+}
