@@ -4,6 +4,9 @@
 //! live calls. One store for all of them, named by `[store] url` or
 //! `VOICEGATE_STORE_URL`.
 
+#[cfg(test)]
+mod pg_server;
+mod postgres;
 mod record;
 mod report;
 mod sink;
@@ -25,44 +28,45 @@ pub const STORE_URL_VARIABLE: &str = "VOICEGATE_STORE_URL";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {detail} (check the path and its permissions, or set [store] url / VOICEGATE_STORE_URL)")]
-    Database { path: PathBuf, detail: String },
-    #[error("{path}: written by a newer voicegate (schema {found}; this one knows {known}): upgrade voicegate, or point [store] url at another file")]
+    #[error("{place}: {detail} (check it is there and voicegate may use it, or set [store] url / VOICEGATE_STORE_URL)")]
+    Database { place: String, detail: String },
+    #[error("{place}: written by a newer voicegate (schema {found}; this one knows {known}): upgrade voicegate, or point [store] url at another store")]
     NewerSchema {
-        path: PathBuf,
+        place: String,
         found: usize,
         known: usize,
     },
-    #[error("store url {0:?}: write sqlite:PATH (e.g. sqlite:var/voicegate.db)")]
+    #[error("store url {0:?}: write sqlite:PATH (e.g. sqlite:var/voicegate.db) or postgres://USER@HOST:PORT/DATABASE")]
     Url(String),
-    #[error("store url {0:?}: PostgreSQL is not built into this voicegate yet; use sqlite:PATH")]
-    Postgres(String),
 }
 
 impl StoreError {
-    fn at(path: &Path, error: impl std::fmt::Display) -> StoreError {
+    fn at(place: &str, error: impl std::fmt::Display) -> StoreError {
         StoreError::Database {
-            path: path.to_path_buf(),
+            place: place.to_string(),
             detail: error.to_string(),
         }
     }
 }
 
-/// Where the records are: `sqlite:PATH` (relative to the working directory).
+/// Where the records are: a SQLite file (relative to the working
+/// directory), or a PostgreSQL database that several gateways share.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreUrl {
-    pub path: PathBuf,
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+    /// A `postgres://` connection URL, as libpq takes it.
+    Postgres(String),
 }
 
 impl StoreUrl {
     pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::Postgres(url.to_string()));
+            return Ok(StoreUrl::Postgres(url.to_string()));
         }
         match url.strip_prefix("sqlite:") {
-            Some(path) if !path.trim().is_empty() => Ok(StoreUrl {
-                path: PathBuf::from(path.trim()),
-            }),
+            Some(path) if !path.trim().is_empty() => {
+                Ok(StoreUrl::Sqlite(PathBuf::from(path.trim())))
+            }
             _ => Err(StoreError::Url(url.to_string())),
         }
     }
@@ -74,6 +78,74 @@ impl StoreUrl {
             _ => StoreUrl::parse(configured),
         }
     }
+
+    /// The store for messages: the file, or the database without its password.
+    pub fn place(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(path) => path.display().to_string(),
+            StoreUrl::Postgres(url) => postgres::without_password(url),
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Backend>, StoreError> {
+        Ok(match self {
+            StoreUrl::Sqlite(path) => Box::new(Sqlite::open(path)?),
+            StoreUrl::Postgres(url) => Box::new(postgres::Postgres::open(url)?),
+        })
+    }
+
+    /// Opens the store on a thread of its own named `name`, which then runs
+    /// `serve` with it. The PostgreSQL client runs a runtime of its own and
+    /// must never be opened, used or dropped on a tokio thread; SQLite
+    /// does not mind. The open's error comes back here.
+    fn open_on_thread(
+        &self,
+        name: &str,
+        serve: impl FnOnce(Box<dyn Backend>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let (ready, opened) = std::sync::mpsc::channel();
+        let url = self.clone();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || match url.open() {
+                Ok(backend) => {
+                    let _ = ready.send(Ok(()));
+                    serve(backend);
+                }
+                Err(error) => {
+                    let _ = ready.send(Err(error));
+                }
+            })
+            .map_err(|e| StoreError::at(&self.place(), e))?;
+        opened
+            .recv()
+            .map_err(|e| StoreError::at(&self.place(), e))?
+    }
+}
+
+/// What a store does, whichever database keeps it. Each write goes into the
+/// transaction the writer began.
+trait Backend: Send {
+    fn begin(&mut self) -> Result<(), StoreError>;
+    fn commit(&mut self) -> Result<(), StoreError>;
+    fn start_call(
+        &mut self,
+        id: &str,
+        caller: &str,
+        dialed: &str,
+        answered: bool,
+        started: &str,
+    ) -> Result<(), StoreError>;
+    fn add_event(&mut self, id: &str, seq: u64, t: f64, line: &str) -> Result<(), StoreError>;
+    fn end_call(&mut self, record: &CallRecord) -> Result<(), StoreError>;
+    /// Answered calls from `caller` that started at or after `since` (RFC 3339).
+    fn calls_from(&mut self, caller: &str, since: &str) -> Result<u32, StoreError>;
+    fn list(&mut self, filter: &ListFilter) -> Result<Vec<CallRecord>, StoreError>;
+    fn get(&mut self, id: &str) -> Result<Option<CallRecord>, StoreError>;
+    /// A call's event lines, in order.
+    fn events(&mut self, id: &str) -> Result<Vec<String>, StoreError>;
+    /// Marks a call reviewed; false if there is no such call.
+    fn review(&mut self, id: &str, verdict: &str, note: Option<&str>) -> Result<bool, StoreError>;
 }
 
 /// Which calls `list` returns.
@@ -86,41 +158,66 @@ pub struct ListFilter {
     pub due_only: bool,
 }
 
-/// The records, for reading and for the odd write (QA review) from a command.
+/// Work for the store's thread.
+type Job = Box<dyn FnOnce(&mut dyn Backend) + Send>;
+
+/// The records, for reading and for the odd write (QA review) from a
+/// command or a live call's history lookup; the database is on its own
+/// thread (see [`StoreUrl::open_on_thread`]).
 pub struct Store {
-    database: Mutex<Sqlite>,
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
 }
 
 impl Store {
     pub fn open(url: &StoreUrl) -> Result<Store, StoreError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        url.open_on_thread("store-reader", move |mut backend| {
+            for job in queue {
+                job(backend.as_mut());
+            }
+        })?;
         Ok(Store {
-            database: Mutex::new(Sqlite::open(&url.path)?),
+            jobs: Mutex::new(jobs),
         })
     }
 
-    fn with<T>(&self, run: impl FnOnce(&Sqlite) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let database = self
-            .database
+    /// Runs `work` on the store's thread and waits for its answer.
+    fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let gone = || StoreError::at("the store", "its thread has stopped");
+        let (answer, answered) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |backend| {
+            let _ = answer.send(work(backend));
+        });
+        self.jobs
             .lock()
-            .map_err(|_| StoreError::Url("a poisoned store".into()))?;
-        run(&database)
+            .map_err(|_| gone())?
+            .send(job)
+            .map_err(|_| gone())?;
+        answered.recv().map_err(|_| gone())?
     }
 
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<CallRecord>, StoreError> {
-        self.with(|db| db.list(filter))
+        let filter = filter.clone();
+        self.with(move |db| db.list(&filter))
     }
 
     pub fn get(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
-        self.with(|db| db.get(id))
+        let id = id.to_string();
+        self.with(move |db| db.get(&id))
     }
 
     pub fn events(&self, id: &str) -> Result<Vec<String>, StoreError> {
-        self.with(|db| db.events(id))
+        let id = id.to_string();
+        self.with(move |db| db.events(&id))
     }
 
     /// Records QA's verdict (`ok` or `flagged`); false if no such call.
     pub fn review(&self, id: &str, verdict: &str, note: Option<&str>) -> Result<bool, StoreError> {
-        self.with(|db| db.review(id, verdict, note))
+        let (id, verdict, note) = (id.to_string(), verdict.to_string(), note.map(String::from));
+        self.with(move |db| db.review(&id, &verdict, note.as_deref()))
     }
 
     /// Answered calls from `caller` in the `window` before `now`.
@@ -131,7 +228,8 @@ impl Store {
         window: Duration,
     ) -> Result<u32, StoreError> {
         let since = rfc3339(now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH));
-        self.with(|db| db.calls_from(caller, &since))
+        let caller = caller.to_string();
+        self.with(move |db| db.calls_from(&caller, &since))
     }
 }
 

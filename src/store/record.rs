@@ -86,6 +86,48 @@ pub struct CallRecord {
     pub review_note: Option<String>,
 }
 
+/// A row of `calls` as either database hands it over.
+pub(super) trait CallRow {
+    type Error;
+    fn text(&self, column: &str) -> Result<Option<String>, Self::Error>;
+    fn number(&self, column: &str) -> Result<Option<f64>, Self::Error>;
+    fn integer(&self, column: &str) -> Result<Option<i64>, Self::Error>;
+}
+
+impl CallRecord {
+    /// The record in a row of `calls` (the same columns in both databases).
+    pub(super) fn from_row<R: CallRow>(row: &R) -> Result<CallRecord, R::Error> {
+        let text = |column| row.text(column);
+        let required = |column| Ok(row.text(column)?.unwrap_or_default());
+        let keywords = required("keywords")?;
+        Ok(CallRecord {
+            id: required("id")?,
+            caller: required("caller")?,
+            dialed: required("dialed")?,
+            started: required("started")?,
+            ended: text("ended")?,
+            duration_s: row.number("duration_s")?,
+            hops: row
+                .integer("hops")?
+                .and_then(|hops| u32::try_from(hops).ok()),
+            max_anger: row.number("max_anger")?,
+            anger_above_s: row.number("anger_above_s")?.unwrap_or(0.0),
+            outcome: text("outcome")?.as_deref().and_then(Outcome::parse),
+            transfer_reason: text("transfer_reason")?,
+            transfer_target: text("transfer_target")?,
+            transfer_uri: text("transfer_uri")?,
+            transfer_via: text("transfer_via")?,
+            transfer_at_s: row.number("transfer_at_s")?,
+            ended_by: text("ended_by")?,
+            keywords: serde_json::from_str(&keywords).unwrap_or_default(),
+            recording: text("recording")?,
+            review_due: text("review_due")?,
+            review: text("review")?,
+            review_note: text("review_note")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, SystemTime};
 
 use super::record::{CallRecord, Outcome, REVIEWED_REASONS};
-use super::sqlite::Sqlite;
-use super::{recording_path, rfc3339, StoreError, StoreUrl};
+use super::{recording_path, rfc3339, Backend, StoreError, StoreUrl};
 use crate::callcore::{json_event, CallEvent, CallSummary, EventKind, EventSink};
 use crate::engine::Input;
 
@@ -52,20 +50,19 @@ impl StoreSink {
         settings: RecordSettings,
         on_failure: Box<dyn Fn() + Send>,
     ) -> Result<StoreSink, StoreError> {
-        let database = Sqlite::open(&url.path)?;
         let (writes, queue) = mpsc::channel();
         let failures = Arc::new(AtomicU64::new(0));
-        let mut writer = Writer {
-            database,
-            settings,
-            calls: HashMap::new(),
-            failures: failures.clone(),
-            on_failure,
-        };
-        thread::Builder::new()
-            .name("store".into())
-            .spawn(move || writer.run(&queue))
-            .map_err(|e| StoreError::at(&url.path, e))?;
+        let counted = failures.clone();
+        url.open_on_thread("store-writer", move |database| {
+            let mut writer = Writer {
+                database,
+                settings,
+                calls: HashMap::new(),
+                failures: counted,
+                on_failure,
+            };
+            writer.run(&queue);
+        })?;
         Ok(StoreSink {
             writes: Mutex::new(writes),
             failures,
@@ -116,7 +113,7 @@ struct CallState {
 }
 
 struct Writer {
-    database: Sqlite,
+    database: Box<dyn Backend>,
     settings: RecordSettings,
     calls: HashMap<String, CallState>,
     failures: Arc<AtomicU64>,

@@ -2,12 +2,12 @@
 //! `calls` and `report` commands, a second gateway's history lookups) never
 //! wait on the writer; versioned migrations in `PRAGMA user_version`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::record::{CallRecord, Outcome};
-use super::{ListFilter, StoreError};
+use super::record::{CallRecord, CallRow, Outcome};
+use super::{Backend, ListFilter, StoreError};
 
 /// Each migration brings the schema from its index to the next version.
 const MIGRATIONS: [&str; 1] = [r#"
@@ -48,26 +48,25 @@ CREATE TABLE events (
 
 pub struct Sqlite {
     connection: Connection,
-    path: PathBuf,
+    /// The file, for messages.
+    place: String,
 }
 
 impl Sqlite {
     /// Opens (creating) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::at(path, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::at(&place_of(path), e))?;
         }
-        let connection = Connection::open(path).map_err(|e| StoreError::at(path, e))?;
-        let store = Sqlite {
-            connection,
-            path: path.to_path_buf(),
-        };
+        let place = place_of(path);
+        let connection = Connection::open(path).map_err(|e| StoreError::at(&place, e))?;
+        let store = Sqlite { connection, place };
         store.prepare()?;
         Ok(store)
     }
 
     fn prepare(&self) -> Result<(), StoreError> {
-        let fail = |e: rusqlite::Error| StoreError::at(&self.path, e);
+        let fail = |e: rusqlite::Error| StoreError::at(&self.place, e);
         self.connection
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(fail)?;
@@ -77,7 +76,7 @@ impl Sqlite {
             .map_err(fail)?;
         if version > MIGRATIONS.len() {
             return Err(StoreError::NewerSchema {
-                path: self.path.clone(),
+                place: self.place.clone(),
                 found: version,
                 known: MIGRATIONS.len(),
             });
@@ -100,24 +99,26 @@ impl Sqlite {
         Ok(())
     }
 
-    pub fn begin(&self) -> Result<(), StoreError> {
-        self.execute("BEGIN", &[])
-    }
-
-    pub fn commit(&self) -> Result<(), StoreError> {
-        self.execute("COMMIT", &[])
-    }
-
     fn execute(&self, sql: &str, values: &[&dyn rusqlite::ToSql]) -> Result<(), StoreError> {
         self.connection
             .execute(sql, values)
             .map(|_| ())
-            .map_err(|e| StoreError::at(&self.path, e))
+            .map_err(|e| StoreError::at(&self.place, e))
+    }
+}
+
+impl Backend for Sqlite {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.execute("BEGIN", &[])
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.execute("COMMIT", &[])
     }
 
     /// A call's row as it starts (the rest comes with its end).
-    pub fn start_call(
-        &self,
+    fn start_call(
+        &mut self,
         id: &str,
         caller: &str,
         dialed: &str,
@@ -130,7 +131,7 @@ impl Sqlite {
         )
     }
 
-    pub fn add_event(&self, id: &str, seq: u64, t: f64, line: &str) -> Result<(), StoreError> {
+    fn add_event(&mut self, id: &str, seq: u64, t: f64, line: &str) -> Result<(), StoreError> {
         self.execute(
             "INSERT OR REPLACE INTO events (call_id, seq, t, line) VALUES (?1, ?2, ?3, ?4)",
             params![id, seq as i64, t, line],
@@ -138,7 +139,7 @@ impl Sqlite {
     }
 
     /// The record at the call's end.
-    pub fn end_call(&self, record: &CallRecord) -> Result<(), StoreError> {
+    fn end_call(&mut self, record: &CallRecord) -> Result<(), StoreError> {
         let keywords = serde_json::to_string(&record.keywords).unwrap_or_else(|_| "[]".into());
         self.execute(
             "UPDATE calls SET ended = ?2, duration_s = ?3, hops = ?4, max_anger = ?5, anger_above_s = ?6,
@@ -167,17 +168,17 @@ impl Sqlite {
     }
 
     /// Answered calls from `caller` that started at or after `since` (RFC 3339).
-    pub fn calls_from(&self, caller: &str, since: &str) -> Result<u32, StoreError> {
+    fn calls_from(&mut self, caller: &str, since: &str) -> Result<u32, StoreError> {
         self.connection
             .query_row(
                 "SELECT COUNT(*) FROM calls WHERE caller = ?1 AND started >= ?2 AND answered = 1",
                 params![caller, since],
                 |row| row.get(0),
             )
-            .map_err(|e| StoreError::at(&self.path, e))
+            .map_err(|e| StoreError::at(&self.place, e))
     }
 
-    pub fn list(&self, filter: &ListFilter) -> Result<Vec<CallRecord>, StoreError> {
+    fn list(&mut self, filter: &ListFilter) -> Result<Vec<CallRecord>, StoreError> {
         let mut statement = self
             .connection
             .prepare(
@@ -186,74 +187,70 @@ impl Sqlite {
                    AND (?3 = 0 OR (review_due IS NOT NULL AND review IS NULL))
                  ORDER BY started, rowid",
             )
-            .map_err(|e| StoreError::at(&self.path, e))?;
+            .map_err(|e| StoreError::at(&self.place, e))?;
         let rows = statement
             .query_map(
                 params![filter.since, filter.reason, filter.due_only],
                 record_of,
             )
-            .map_err(|e| StoreError::at(&self.path, e))?;
+            .map_err(|e| StoreError::at(&self.place, e))?;
         rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::at(&self.path, e))
+            .map_err(|e| StoreError::at(&self.place, e))
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+    fn get(&mut self, id: &str) -> Result<Option<CallRecord>, StoreError> {
         self.connection
             .query_row("SELECT * FROM calls WHERE id = ?1", [id], record_of)
             .optional()
-            .map_err(|e| StoreError::at(&self.path, e))
+            .map_err(|e| StoreError::at(&self.place, e))
     }
 
     /// A call's event lines, in order.
-    pub fn events(&self, id: &str) -> Result<Vec<String>, StoreError> {
+    fn events(&mut self, id: &str) -> Result<Vec<String>, StoreError> {
         let mut statement = self
             .connection
             .prepare("SELECT line FROM events WHERE call_id = ?1 ORDER BY seq")
-            .map_err(|e| StoreError::at(&self.path, e))?;
+            .map_err(|e| StoreError::at(&self.place, e))?;
         let lines = statement
             .query_map([id], |row| row.get(0))
-            .map_err(|e| StoreError::at(&self.path, e))?;
+            .map_err(|e| StoreError::at(&self.place, e))?;
         lines
             .collect::<Result<Vec<String>, _>>()
-            .map_err(|e| StoreError::at(&self.path, e))
+            .map_err(|e| StoreError::at(&self.place, e))
     }
 
     /// Marks a call reviewed; false if there is no such call.
-    pub fn review(&self, id: &str, verdict: &str, note: Option<&str>) -> Result<bool, StoreError> {
+    fn review(&mut self, id: &str, verdict: &str, note: Option<&str>) -> Result<bool, StoreError> {
         self.connection
             .execute(
                 "UPDATE calls SET review = ?2, review_note = ?3 WHERE id = ?1",
                 params![id, verdict, note],
             )
             .map(|changed| changed > 0)
-            .map_err(|e| StoreError::at(&self.path, e))
+            .map_err(|e| StoreError::at(&self.place, e))
     }
 }
 
+fn place_of(path: &Path) -> String {
+    path.display().to_string()
+}
+
 fn record_of(row: &Row) -> rusqlite::Result<CallRecord> {
-    let keywords: String = row.get("keywords")?;
-    let outcome: Option<String> = row.get("outcome")?;
-    Ok(CallRecord {
-        id: row.get("id")?,
-        caller: row.get("caller")?,
-        dialed: row.get("dialed")?,
-        started: row.get("started")?,
-        ended: row.get("ended")?,
-        duration_s: row.get("duration_s")?,
-        hops: row.get("hops")?,
-        max_anger: row.get("max_anger")?,
-        anger_above_s: row.get("anger_above_s")?,
-        outcome: outcome.as_deref().and_then(Outcome::parse),
-        transfer_reason: row.get("transfer_reason")?,
-        transfer_target: row.get("transfer_target")?,
-        transfer_uri: row.get("transfer_uri")?,
-        transfer_via: row.get("transfer_via")?,
-        transfer_at_s: row.get("transfer_at_s")?,
-        ended_by: row.get("ended_by")?,
-        keywords: serde_json::from_str(&keywords).unwrap_or_default(),
-        recording: row.get("recording")?,
-        review_due: row.get("review_due")?,
-        review: row.get("review")?,
-        review_note: row.get("review_note")?,
-    })
+    CallRecord::from_row(row)
+}
+
+impl CallRow for Row<'_> {
+    type Error = rusqlite::Error;
+
+    fn text(&self, column: &str) -> rusqlite::Result<Option<String>> {
+        self.get(column)
+    }
+
+    fn number(&self, column: &str) -> rusqlite::Result<Option<f64>> {
+        self.get(column)
+    }
+
+    fn integer(&self, column: &str) -> rusqlite::Result<Option<i64>> {
+        self.get(column)
+    }
 }

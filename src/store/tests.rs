@@ -58,16 +58,25 @@ fn ended(caller: &str, summary: CallSummary) -> CallEvent {
     )
 }
 
-/// A store in a new directory, its sink, and the URL to open it again.
-fn fresh() -> (tempfile::TempDir, StoreUrl, StoreSink) {
+/// A new store on each backend: what keeps it alive (its directory or its
+/// server), its URL, and its sink. The same tests run on both.
+fn fresh_stores(test: &str) -> Vec<(Box<dyn std::any::Any>, StoreUrl, StoreSink)> {
     let dir = tempfile::tempdir().unwrap();
-    let url = StoreUrl::parse(&format!(
+    let sqlite = StoreUrl::parse(&format!(
         "sqlite:{}",
         dir.path().join("var/voicegate.db").display()
     ))
     .unwrap();
-    let sink = StoreSink::start(&url, settings(), Box::new(|| {})).unwrap();
-    (dir, url, sink)
+    let server = super::pg_server::PgServer::start();
+    let postgres = StoreUrl::parse(&server.database(test)).unwrap();
+    let keep: [Box<dyn std::any::Any>; 2] = [Box::new(dir), Box::new(server)];
+    keep.into_iter()
+        .zip([sqlite, postgres])
+        .map(|(guard, url)| {
+            let sink = StoreSink::start(&url, settings(), Box::new(|| {})).unwrap();
+            (guard, url, sink)
+        })
+        .collect()
 }
 
 fn call(sink: &StoreSink, id: &str, events: &[CallEvent]) {
@@ -129,138 +138,142 @@ fn everything() -> ListFilter {
 
 #[test]
 fn the_three_rates_of_a_known_set_of_calls_are_the_hand_computed_ones() {
-    let (_dir, url, sink) = fresh();
-    known_calls(&sink);
-    let store = Store::open(&url).unwrap();
-    let calls = store.list(&everything()).unwrap();
-    assert_eq!(calls.len(), 4, "the unanswered call is kept but not listed");
-    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    let week = Duration::from_secs(7 * 86_400);
-    let report = HealthReport::of(&calls, an_hour_ago, week, Thresholds::default());
-    assert_eq!(report.calls, 4);
-    assert_eq!(
-        (report.session_break.count, report.session_break.value),
-        (1, 0.25)
-    );
-    assert!(report.session_break.alarm(), "25 % is above 15 %");
-    assert_eq!(
-        (report.repeat_contact.count, report.repeat_contact.value),
-        (1, 0.25)
-    );
-    assert!(!report.repeat_contact.alarm(), "25 % is not above 25 %");
-    assert_eq!(
-        (report.forced_transfer.count, report.forced_transfer.value),
-        (1, 0.25)
-    );
-    assert!(!report.forced_transfer.alarm());
-    assert_eq!(report.review_open, 1, "the anger transfer awaits QA");
-    let json = report.json();
-    assert_eq!(json["session_break_rate"]["threshold"], 0.15);
-    assert_eq!(json["session_break_rate"]["alarm"], true);
-    assert_eq!(json["forced_transfer_rate"]["value"], 0.25);
+    for (_keep, url, sink) in fresh_stores("records") {
+        known_calls(&sink);
+        let store = Store::open(&url).unwrap();
+        let calls = store.list(&everything()).unwrap();
+        assert_eq!(calls.len(), 4, "the unanswered call is kept but not listed");
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let week = Duration::from_secs(7 * 86_400);
+        let report = HealthReport::of(&calls, an_hour_ago, week, Thresholds::default());
+        assert_eq!(report.calls, 4);
+        assert_eq!(
+            (report.session_break.count, report.session_break.value),
+            (1, 0.25)
+        );
+        assert!(report.session_break.alarm(), "25 % is above 15 %");
+        assert_eq!(
+            (report.repeat_contact.count, report.repeat_contact.value),
+            (1, 0.25)
+        );
+        assert!(!report.repeat_contact.alarm(), "25 % is not above 25 %");
+        assert_eq!(
+            (report.forced_transfer.count, report.forced_transfer.value),
+            (1, 0.25)
+        );
+        assert!(!report.forced_transfer.alarm());
+        assert_eq!(report.review_open, 1, "the anger transfer awaits QA");
+        let json = report.json();
+        assert_eq!(json["session_break_rate"]["threshold"], 0.15);
+        assert_eq!(json["session_break_rate"]["alarm"], true);
+        assert_eq!(json["forced_transfer_rate"]["value"], 0.25);
+    }
 }
 
 #[test]
 fn a_record_has_its_outcome_transfer_anger_time_review_and_event_log() {
-    let (_dir, url, sink) = fresh();
-    known_calls(&sink);
-    let store = Store::open(&url).unwrap();
-    let angry = store.get("a").unwrap().unwrap();
-    assert_eq!(angry.outcome, Some(Outcome::Transferred));
-    assert_eq!(angry.transfer_reason.as_deref(), Some("anger"));
-    assert_eq!(angry.transfer_uri.as_deref(), Some("sip:priority@pbx"));
-    assert_eq!(angry.transfer_via.as_deref(), Some("refer"));
-    // 85 at 2.5 s and 90 at 3.0 s hold until the next score: 1.0 s above 80.
-    assert!(
-        (angry.anger_above_s - 1.0).abs() < 1e-6,
-        "{}",
-        angry.anger_above_s
-    );
-    assert_eq!(
-        angry.max_anger, None,
-        "the summary's own max (none given here)"
-    );
-    let due = humantime::parse_rfc3339(angry.review_due.as_deref().unwrap()).unwrap();
-    let in_two_days = SystemTime::now() + Duration::from_secs(48 * 3600);
-    assert!(in_two_days.duration_since(due).unwrap_or_default() < Duration::from_secs(60));
-    let lines = store.events("a").unwrap();
-    // Four scores and the call line (the start is the row itself).
-    assert_eq!(lines.len(), 5, "{lines:?}");
-    assert!(lines[0].contains("\"event\":\"anger\""), "{}", lines[0]);
-    assert!(lines[4].contains("\"event\":\"call\""), "{}", lines[4]);
-    let outcomes: Vec<_> = ["b", "c", "d"]
-        .iter()
-        .map(|id| store.get(id).unwrap().unwrap().outcome.unwrap())
-        .collect();
-    assert_eq!(
-        outcomes,
-        [
-            Outcome::SelfServed,
-            Outcome::Abandoned,
-            Outcome::Transferred
-        ]
-    );
-    let unanswered = store.get("e").unwrap().unwrap();
-    assert_eq!(unanswered.outcome, Some(Outcome::Failed));
-    assert_eq!(unanswered.ended_by.as_deref(), Some("cancelled"));
+    for (_keep, url, sink) in fresh_stores("records") {
+        known_calls(&sink);
+        let store = Store::open(&url).unwrap();
+        let angry = store.get("a").unwrap().unwrap();
+        assert_eq!(angry.outcome, Some(Outcome::Transferred));
+        assert_eq!(angry.transfer_reason.as_deref(), Some("anger"));
+        assert_eq!(angry.transfer_uri.as_deref(), Some("sip:priority@pbx"));
+        assert_eq!(angry.transfer_via.as_deref(), Some("refer"));
+        // 85 at 2.5 s and 90 at 3.0 s hold until the next score: 1.0 s above 80.
+        assert!(
+            (angry.anger_above_s - 1.0).abs() < 1e-6,
+            "{}",
+            angry.anger_above_s
+        );
+        assert_eq!(
+            angry.max_anger, None,
+            "the summary's own max (none given here)"
+        );
+        let due = humantime::parse_rfc3339(angry.review_due.as_deref().unwrap()).unwrap();
+        let in_two_days = SystemTime::now() + Duration::from_secs(48 * 3600);
+        assert!(in_two_days.duration_since(due).unwrap_or_default() < Duration::from_secs(60));
+        let lines = store.events("a").unwrap();
+        // Four scores and the call line (the start is the row itself).
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert!(lines[0].contains("\"event\":\"anger\""), "{}", lines[0]);
+        assert!(lines[4].contains("\"event\":\"call\""), "{}", lines[4]);
+        let outcomes: Vec<_> = ["b", "c", "d"]
+            .iter()
+            .map(|id| store.get(id).unwrap().unwrap().outcome.unwrap())
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::SelfServed,
+                Outcome::Abandoned,
+                Outcome::Transferred
+            ]
+        );
+        let unanswered = store.get("e").unwrap().unwrap();
+        assert_eq!(unanswered.outcome, Some(Outcome::Failed));
+        assert_eq!(unanswered.ended_by.as_deref(), Some("cancelled"));
+    }
 }
 
 #[test]
 fn the_review_list_holds_questionable_transfers_until_qa_has_looked() {
-    let (_dir, url, sink) = fresh();
-    known_calls(&sink);
-    let store = Store::open(&url).unwrap();
-    let due = ListFilter {
-        due_only: true,
-        ..everything()
-    };
-    let ids = |filter: &ListFilter| -> Vec<String> {
-        store
-            .list(filter)
-            .unwrap()
-            .into_iter()
-            .map(|c| c.id)
-            .collect()
-    };
-    assert_eq!(ids(&due), ["a"]);
-    let anger = ListFilter {
-        reason: Some("anger".into()),
-        ..everything()
-    };
-    assert_eq!(ids(&anger), ["a"]);
-    assert!(store
-        .review("a", "flagged", Some("calm caller, loud line"))
-        .unwrap());
-    assert!(!store.review("nope", "ok", None).unwrap());
-    assert!(ids(&due).is_empty());
-    let flagged = store.get("a").unwrap().unwrap();
-    assert_eq!(flagged.review.as_deref(), Some("flagged"));
-    assert_eq!(
-        flagged.review_note.as_deref(),
-        Some("calm caller, loud line")
-    );
+    for (_keep, url, sink) in fresh_stores("records") {
+        known_calls(&sink);
+        let store = Store::open(&url).unwrap();
+        let due = ListFilter {
+            due_only: true,
+            ..everything()
+        };
+        let ids = |filter: &ListFilter| -> Vec<String> {
+            store
+                .list(filter)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        assert_eq!(ids(&due), ["a"]);
+        let anger = ListFilter {
+            reason: Some("anger".into()),
+            ..everything()
+        };
+        assert_eq!(ids(&anger), ["a"]);
+        assert!(store
+            .review("a", "flagged", Some("calm caller, loud line"))
+            .unwrap());
+        assert!(!store.review("nope", "ok", None).unwrap());
+        assert!(ids(&due).is_empty());
+        let flagged = store.get("a").unwrap().unwrap();
+        assert_eq!(flagged.review.as_deref(), Some("flagged"));
+        assert_eq!(
+            flagged.review_note.as_deref(),
+            Some("calm caller, loud line")
+        );
+    }
 }
 
 #[test]
 fn a_caller_s_recent_calls_come_from_the_store() {
-    let (_dir, url, sink) = fresh();
-    known_calls(&sink);
-    let store = Store::open(&url).unwrap();
-    let week = Duration::from_secs(7 * 86_400);
-    let now = SystemTime::now();
-    assert_eq!(store.recent_calls("100", now, week).unwrap(), 2);
-    assert_eq!(
-        store.recent_calls("400", now, week).unwrap(),
-        0,
-        "never answered"
-    );
-    assert_eq!(store.recent_calls("999", now, week).unwrap(), 0);
-    let later = now + Duration::from_secs(8 * 86_400);
-    assert_eq!(
-        store.recent_calls("100", later, week).unwrap(),
-        0,
-        "outside the window"
-    );
+    for (_keep, url, sink) in fresh_stores("records") {
+        known_calls(&sink);
+        let store = Store::open(&url).unwrap();
+        let week = Duration::from_secs(7 * 86_400);
+        let now = SystemTime::now();
+        assert_eq!(store.recent_calls("100", now, week).unwrap(), 2);
+        assert_eq!(
+            store.recent_calls("400", now, week).unwrap(),
+            0,
+            "never answered"
+        );
+        assert_eq!(store.recent_calls("999", now, week).unwrap(), 0);
+        let later = now + Duration::from_secs(8 * 86_400);
+        assert_eq!(
+            store.recent_calls("100", later, week).unwrap(),
+            0,
+            "outside the window"
+        );
+    }
 }
 
 #[test]
@@ -288,25 +301,43 @@ fn a_newer_schema_or_a_damaged_file_is_a_clear_error_naming_the_file() {
 }
 
 #[test]
-fn store_urls_are_sqlite_paths_and_postgres_is_refused_plainly() {
+fn store_urls_are_sqlite_paths_or_postgres_urls_and_passwords_stay_out_of_messages() {
     assert_eq!(
-        StoreUrl::parse("sqlite:var/voicegate.db").unwrap().path,
-        std::path::PathBuf::from("var/voicegate.db")
+        StoreUrl::parse("sqlite:var/voicegate.db").unwrap(),
+        StoreUrl::Sqlite("var/voicegate.db".into())
     );
     for bad in ["var/voicegate.db", "sqlite:", "mysql://x"] {
-        assert!(
-            StoreUrl::parse(bad)
-                .unwrap_err()
-                .to_string()
-                .contains("write sqlite:PATH"),
-            "{bad}"
-        );
+        let error = StoreUrl::parse(bad).unwrap_err().to_string();
+        assert!(error.contains("write sqlite:PATH"), "{bad}: {error}");
     }
-    let postgres = StoreUrl::parse("postgres://db/voicegate")
+    let shared = StoreUrl::parse("postgres://ivr:s3cret@db.example:5432/voicegate").unwrap();
+    assert_eq!(shared.place(), "postgres://ivr@db.example:5432/voicegate");
+}
+
+#[test]
+fn a_newer_postgres_schema_is_refused_and_an_unreachable_server_named() {
+    let server = super::pg_server::PgServer::start();
+    let url = server.database("newer");
+    let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    client
+        .batch_execute("CREATE TABLE voicegate_schema (version INTEGER NOT NULL); INSERT INTO voicegate_schema VALUES (99);")
+        .unwrap();
+    let error = Store::open(&StoreUrl::parse(&url).unwrap())
+        .map(|_| ())
         .unwrap_err()
         .to_string();
     assert!(
-        postgres.contains("PostgreSQL is not built into this voicegate yet"),
-        "{postgres}"
+        error.contains("/newer: written by a newer voicegate (schema 99"),
+        "{error}"
     );
+    let nobody = "postgres://voicegate:pw@127.0.0.1:1/none";
+    let error = Store::open(&StoreUrl::parse(nobody).unwrap())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("postgres://voicegate@127.0.0.1:1/none: "),
+        "{error}"
+    );
+    assert!(!error.contains("pw"), "{error}");
 }

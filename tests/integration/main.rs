@@ -9,6 +9,9 @@ mod flatten_props;
 mod fuzz_corpus;
 mod infer;
 mod parse_props;
+/// The store's own test server, shared with its unit tests.
+#[path = "../../src/store/pg_server.rs"]
+mod pg_server;
 mod sip_torture;
 mod sipp;
 

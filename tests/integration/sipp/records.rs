@@ -210,3 +210,49 @@ fn a_caller_kept_waiting_past_max_wait_is_transferred_for_wait_timeout_and_queue
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["transfer_target"], "agents", "{}", listed[0]);
 }
+
+#[test]
+fn two_gateways_sharing_one_postgres_store_know_a_repeat_caller_whichever_takes_the_call() {
+    let server = crate::pg_server::PgServer::start();
+    let url = server.database("shared");
+    // A wait-timeout transfer starts at normal priority; one earlier call
+    // raises it a step (repeat_caller_calls = 1).
+    let start = |block: u16| {
+        let (ports, dir) = sipp_test(block);
+        let config = super::harness::gateway_toml(ports, 0.0)
+            + &format!("\n[policy]\nmax_wait_s = 4.0\nrepeat_caller_calls = 1\n\n[store]\nurl = \"{url}\"\n");
+        let gateway = Gateway::start_with(dir.path(), ports, &config, Some(1));
+        (ports, dir, gateway)
+    };
+    let (ports_a, dir_a, mut first_gateway) = start(36);
+    let (ports_b, dir_b, mut second_gateway) = start(37);
+    let caller = "+15550100444";
+    place(dir_a.path(), ports_a.sip, caller, "calm_caller", &[])
+        .caller
+        .join()
+        .unwrap();
+    first_gateway.assert_exits_by_itself(Duration::from_secs(20));
+    place(dir_b.path(), ports_b.sip, caller, "calm_caller", &[])
+        .caller
+        .join()
+        .unwrap();
+    second_gateway.assert_exits_by_itself(Duration::from_secs(20));
+    let first = first_gateway.wait_call(Duration::from_secs(1));
+    let second = second_gateway.wait_call(Duration::from_secs(1));
+    assert_eq!(first["transfer"]["reason"], "wait_timeout", "{first}");
+    assert_eq!(
+        first["transfer"]["priority"], "normal",
+        "a first call: {first}"
+    );
+    assert_eq!(
+        second["transfer"]["priority"], "high",
+        "the other gateway knew the caller: {second}"
+    );
+    let both = json_output(
+        voicegate_in(dir_b.path())
+            .env(voicegate::store::STORE_URL_VARIABLE, &url)
+            .args(["calls", "list", "--format", "jsonl"]),
+    );
+    let callers: Vec<&Value> = both.iter().map(|call| &call["caller"]).collect();
+    assert_eq!(callers, [caller, caller], "{both:?}");
+}
