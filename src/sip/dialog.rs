@@ -102,8 +102,14 @@ impl Dialog {
         if let Some(to) = response.header("to") {
             self.remote = to.to_string();
         }
-        if let Some(contact) = response.header("contact") {
-            self.remote_target = headers::uri(contact).to_string();
+        // A Contact that could not be a Request-URI is ignored: the
+        // dialog's requests go to the target it was created with.
+        if let Some(target) = response
+            .header("contact")
+            .map(headers::uri)
+            .filter(|target| super::message::is_request_uri(target))
+        {
+            self.remote_target = target.to_string();
         }
         let mut routes = headers::all_values(response, "record-route");
         routes.reverse();

@@ -153,6 +153,12 @@ fn check_version(version: &str) -> Result<(), MessageError> {
     }
 }
 
+/// Whether `uri` may be the Request-URI of a request voicegate sends (a
+/// dialog's remote target comes from the peer's Contact).
+pub fn is_request_uri(uri: &str) -> bool {
+    check_request_uri(uri).is_ok()
+}
+
 /// A Request-URI is an absolute URI without brackets or spaces; a SIP URI
 /// there may not carry headers (RFC 3261 section 19.1.1, table 1).
 fn check_request_uri(uri: &str) -> Result<(), MessageError> {

@@ -965,3 +965,21 @@ mod inbound_auth {
         assert!(!incoming(&mut ua));
     }
 }
+
+#[test]
+fn an_invite_whose_contact_cannot_be_a_request_uri_gets_400_naming_it() {
+    // Found by fuzzing: the Contact became the Request-URI of voicegate's
+    // BYE, which voicegate's own reader then refused.
+    let mut ua = agent();
+    let bad = invite("z9hG4bKc", "m=audio 6000 RTP/AVP 0").replace(
+        &format!("Contact: <sip:caller@{CALLER}>"),
+        "Contact: <sip:caller@127.0.0.1:<0.1>",
+    );
+    ua.handle_datagram(ms(0), peer(), bad.as_bytes());
+    let out = sent(&mut ua);
+    assert!(
+        status(&out[0]).starts_with("SIP/2.0 400 Bad Request (Contact "),
+        "{out:?}"
+    );
+    assert!(events(&mut ua).is_empty());
+}

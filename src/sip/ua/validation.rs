@@ -27,6 +27,18 @@ pub(super) fn complete_request(message: SipMessage) -> Result<SipMessage, Messag
             "CSeq method {cseq_method:?} is not the request's {method}"
         )));
     }
+    // The Contact of an INVITE becomes the Request-URI of every request
+    // voicegate sends in the dialog (RFC 3261 section 12.1.1): it must be one.
+    if method == "INVITE" {
+        if let Some(contact) = message.header("contact") {
+            let target = headers::uri(contact);
+            if !crate::sip::message::is_request_uri(target) {
+                return Err(MessageError::Malformed(format!(
+                    "Contact {target:?} is not an absolute URI"
+                )));
+            }
+        }
+    }
     Ok(message)
 }
 
