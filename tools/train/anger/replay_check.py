@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime
 import soundfile
 
-from . import evaluate, frontend, report
+from . import calls, evaluate, frontend, report
 
 ROOT = Path(__file__).resolve().parents[3]
 BINARY = ROOT / "target" / "release" / "voicegate"
@@ -122,7 +122,7 @@ def binary_figures(rows):
         mine = [r for r in rows if r["corpus"] == corpus and r["binary"] != "missing"]
         angry = [r for r in mine if r["kind"] == "angry"]
         calm = [r for r in mine if r["kind"] == "calm"]
-        caught = sum(1 for r in angry if r["binary"] is not None and r["onset_s"] < r["binary"] <= r["onset_s"] + evaluate.ONSET_LIMIT_S)
+        caught = sum(1 for r in angry if r["binary"] is not None and r["onset_s"] < r["binary"] <= r["onset_s"] + calls.ONSET_LIMIT_S)
         figures[corpus] = {"angry_calls": len(angry), "angry_within_6s": caught,
                            "calm_calls": len(calm), "calm_transferred": sum(1 for r in calm if r["binary"] is not None)}
     return figures
