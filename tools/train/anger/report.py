@@ -154,7 +154,7 @@ TRIALS_START, TRIALS_END = "<!-- trials: made by the evaluation -->", "<!-- tria
 
 def trials_table(summary):
     """The chosen model and rule beside what was tried instead, on the same held-out-speaker calls."""
-    lines = [TRIALS_START, "", "| tried | worst window AUC | " + " | ".join(f"{k}: angry within 6 s" for k in data.EMOTION_CORPORA)
+    lines = [TRIALS_START, "", "| tried | worst window AUC (held-out speakers) | " + " | ".join(f"{k}: angry within 6 s" for k in data.EMOTION_CORPORA)
              + " | calm calls transferred | wuw false transfers per hour |", "|---|---|" + "---|" * (len(data.EMOTION_CORPORA) + 2)]
     for name, trial in summary["trials"].items():
         by = {r["corpus"]: r for r in trial["calls"]}
@@ -262,7 +262,7 @@ A call's score (`src/audio/anger_score.rs`, mirrored in `tools/train/anger/calls
 the window's logit l, the call's running mean b of its earlier logits (started from
 a calm prior p counted as {evaluate.PRIOR_WINDOWS} windows, so a caller angry from the
 first word is measured against calm speech), and the score is the calibration of
-l + c·(l − b) − s·(b − p) with {evaluation['weight']} (the change from the caller's own
+l + c·(l − b) − s·(b − p) with c = {evaluation['weight'].change}, s = {evaluation['weight'].shift} (the change from the caller's own
 voice counts extra; a voice that sounds tense all call long, from its line,
 language or manner, is moved down), then smoothed (0.7). The engine transfers on 3 smoothed scores in
 a row above 80.
