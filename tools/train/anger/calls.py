@@ -2,6 +2,8 @@
 joined into a call, through one phone line, cut into windows of voiced audio
 as `src/audio/windows.rs` does, scored as `src/audio/anger_score.rs` does,
 and decided by the engine's rule (3 scores in a row above 80)."""
+import functools
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +16,11 @@ WINDOW, HOP = 16000, 4000   # 2 s of voiced audio, every 0.5 s of it
 GAP_S = 0.4                 # silence between two clips of a call
 THRESHOLD, SUSTAIN = 80.0, 3
 SMOOTHING = 0.7             # [scoring] smoothing: the share of each new score
-CALM_S, ANGRY_S = 12.0, 10.0
+CUMULATIVE_LEAK = 0.8       # a trial's cumulative rise keeps this much of itself per window
+CALM_S, ANGRY_S = 12.0, 10.0      # seconds of speech (clips' silent ends cut) of each part of a call
+MIN_CALM_S = 8.0
+ONSET_LIMIT_S = 6.0               # an angry call is transferred right within this of the onset
+MIN_PART_S = ONSET_LIMIT_S        # a shorter angry (happy) part cannot be decided in time
 CALLS_PER_SPEAKER = {"tess": 6}   # two speakers with 200 clips per emotion each
 
 
@@ -48,22 +54,32 @@ def voiced_windows(audio, hop=HOP):
 
 @dataclass(frozen=True)
 class Adaptation:
-    """The caller-adaptive step: `change` of the logit's change from the
-    call's baseline is added to it, and `shift` of the baseline's distance
-    from the calm prior is taken off it."""
+    """The caller-adaptive step: the mean logit of the `recent` latest
+    windows (the caller's voice now), plus `change` of its rise above the
+    call's baseline (the mean of the windows before those), less `shift` of
+    the baseline's distance from the calm prior. With a `drift`, the rise is
+    a leaky cumulative sum of rises beyond `drift` (a change detector that
+    grows while the voice stays raised)."""
     change: float
     shift: float
+    recent: int = 1
+    drift: float = None
 
     def __str__(self):
-        return f"change {self.change}, shift {self.shift}"
+        more = "" if self.drift is None else f", cumulative rise beyond {self.drift}"
+        return f"recent {self.recent}, change {self.change}, shift {self.shift}{more}"
+
+    def in_gateway(self):
+        """Whether src/audio/anger_score.rs scores this way (the latest window, its plain rise)."""
+        return self.recent == 1 and self.drift is None
 
 
 @dataclass
 class Scorer:
     """Model output row -> 0-100 score, as src/audio/anger_score.rs: the
-    logit against the call's own running mean (started from a calm prior
-    worth `prior_windows` windows), adapted, then the calibration, then
-    smoothing."""
+    recent windows' mean logit against the call's own running mean of the
+    windows before them (started from a calm prior worth `prior_windows`
+    windows), adapted, then the calibration, then smoothing."""
     logit: list
     score: list
     adaptation: Adaptation
@@ -73,13 +89,21 @@ class Scorer:
     total: float = 0.0
     count: int = 0
     smoothed: float = None
+    latest: deque = field(default_factory=deque)
+    cumulative: float = 0.0
 
     def adapted(self, logit):
+        self.latest.append(logit)
+        if len(self.latest) > self.adaptation.recent:
+            self.total += self.latest.popleft()
+            self.count += 1
         baseline = (self.prior_logit * self.prior_windows + self.total) / (self.prior_windows + self.count)
-        self.total += logit
-        self.count += 1
-        return (logit + self.adaptation.change * (logit - baseline)
-                - self.adaptation.shift * (baseline - self.prior_logit))
+        now = sum(self.latest) / len(self.latest)
+        rise = now - baseline
+        if self.adaptation.drift is not None:
+            self.cumulative = max(0.0, CUMULATIVE_LEAK * self.cumulative + rise - self.adaptation.drift)
+            rise = self.cumulative
+        return now + self.adaptation.change * rise - self.adaptation.shift * (baseline - self.prior_logit)
 
     def push(self, row):
         score = float(np.interp(self.adapted(float(row[0])), self.logit, self.score))
@@ -127,27 +151,36 @@ def join(clips, rng):
     return np.concatenate(parts), starts
 
 
+@functools.lru_cache(maxsize=None)
+def speech_seconds(path):
+    """How long a clip is once its silent ends are cut, as a call joins it."""
+    return len(data.trim_silence(data.load(path))) / RATE
+
+
 def take(pool, seconds, rng):
-    """Clips from `pool` (shuffled) until `seconds` of audio."""
+    """Clips from `pool` (shuffled) until `seconds` of speech."""
     order = rng.permutation(len(pool))
     picked, total = [], 0.0
     for i in order:
         if total >= seconds:
             break
         picked.append(pool[i])
-        total += pool[i].duration
+        total += speech_seconds(pool[i].path)
     return picked
 
 
 def speaker_calls(corpus, speaker, rows, rng):
-    """One calm call, one calm->angry call and (where the speaker acted happiness) one calm->happy call."""
+    """One calm call, one calm->angry call and (where the speaker acted happiness) one calm->happy call,
+    each part counted in seconds of speech; a speaker with less than MIN_PART_S of angry (happy)
+    speech makes no such call."""
     by_kind = lambda k: [c for c in rows if data.kind_of(c) == k and (k != "other" or c.label == "happy")]
     calm, angry, happy = by_kind("calm"), by_kind("angry"), by_kind("other")
+    speech = lambda pool: sum(speech_seconds(c.path) for c in pool)
     calls = []
-    if sum(c.duration for c in calm) >= 8.0:
+    if speech(calm) >= MIN_CALM_S:
         calls.append(("calm", take(calm, CALM_S + ANGRY_S, rng), 0))
     for kind, pool in (("angry", angry), ("happy", happy)):
-        if calm and sum(c.duration for c in pool) >= 6.0:
+        if calm and speech(pool) >= MIN_PART_S:
             lead = take(calm, CALM_S, rng)
             calls.append((kind, lead + take(pool, ANGRY_S, rng), len(lead)))
     out = []

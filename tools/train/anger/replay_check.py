@@ -9,6 +9,7 @@ Keywords are switched off in the configuration used, so only anger decides.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,7 +19,7 @@ import numpy as np
 import onnxruntime
 import soundfile
 
-from . import evaluate, frontend, report
+from . import calls, evaluate, frontend, report
 
 ROOT = Path(__file__).resolve().parents[3]
 BINARY = ROOT / "target" / "release" / "voicegate"
@@ -35,14 +36,16 @@ def config_text(manifest):
         'model = "../models/kws.toml"': f'model = "{ROOT / "models" / "kws.toml"}"',
         'file = "menus/main.toml"': f'file = "{ROOT / "sip-config" / "menus" / "main.toml"}"',
         'prompts = "prompts"': f'prompts = "{ROOT / "sip-config" / "prompts"}"',
-        'human_words = ["agent", "representative", "operator", "人工", "转人工"]': "human_words = []",
-        'complaint_words = ["complaint", "refund", "投诉", "赔偿"]': "complaint_words = []",
         "max_wait_s = 90 ": "max_wait_s = 86400 ",
     }
     for old, new in replace.items():
         if old not in text:
             raise SystemExit(f"replay check: sip-config/gateway.toml has no {old!r} any more")
         text = text.replace(old, new)
+    for key in ("human_words", "complaint_words"):
+        text, found = re.subn(rf"^{key} = \[[^\]]*\]", f"{key} = []", text, flags=re.MULTILINE)
+        if not found:
+            raise SystemExit(f"replay check: sip-config/gateway.toml has no {key} any more")
     return text
 
 
@@ -122,7 +125,7 @@ def binary_figures(rows):
         mine = [r for r in rows if r["corpus"] == corpus and r["binary"] != "missing"]
         angry = [r for r in mine if r["kind"] == "angry"]
         calm = [r for r in mine if r["kind"] == "calm"]
-        caught = sum(1 for r in angry if r["binary"] is not None and r["onset_s"] < r["binary"] <= r["onset_s"] + evaluate.ONSET_LIMIT_S)
+        caught = sum(1 for r in angry if r["binary"] is not None and r["onset_s"] < r["binary"] <= r["onset_s"] + calls.ONSET_LIMIT_S)
         figures[corpus] = {"angry_calls": len(angry), "angry_within_6s": caught,
                            "calm_calls": len(calm), "calm_transferred": sum(1 for r in calm if r["binary"] is not None)}
     return figures

@@ -9,7 +9,8 @@ front end as one ONNX graph, and writes the manifest, docs/anger-model.md and
 fixtures/anger_scorer.toml (scores the Rust scorer must reproduce). The
 held-out-speaker calls are replayed through target/release/voicegate too
 (when it is built). With --eval-only, only the evaluation runs and
-tools/train/out/anger-evaluation.json is written.
+tools/train/out/anger-evaluation.json and the trials table of
+docs/anger-model.md are written.
 """
 import argparse
 import hashlib
@@ -31,6 +32,8 @@ def parse_args():
     parser.add_argument("--data", default="../shared/data", help="the shared data directory (with MANIFEST.tsv)")
     parser.add_argument("--out", default=str(ROOT / "models"), help="where anger.onnx and anger.toml go")
     parser.add_argument("--eval-only", action="store_true", help="evaluate (and replay) only; change nothing in models/")
+    parser.add_argument("--baseline", default=str(ROOT / "models"),
+                        help="the directory of the anger model (and manifest) the figures are compared with")
     return parser.parse_args()
 
 
@@ -112,10 +115,12 @@ def export(args, evaluation, summary):
 
 def main():
     args = parse_args()
-    evaluation = evaluate.evaluate(args.data)
+    evaluation = evaluate.evaluate(args.data, args.baseline)
     summary = evaluate.summary(evaluation)
     replayed(evaluation, summary)
-    if not args.eval_only:
+    if args.eval_only:
+        report.update_trials(ROOT / "docs", summary)
+    else:
         export(args, evaluation, summary)
     evaluate.OUT.mkdir(parents=True, exist_ok=True)
     (evaluate.OUT / "anger-evaluation.json").write_text(json.dumps(summary, indent=1))
