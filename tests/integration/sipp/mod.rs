@@ -15,6 +15,7 @@ mod baresip;
 mod faults;
 mod harness;
 mod hostile;
+mod kamailio;
 mod pcap;
 mod records;
 mod sipvicious;
