@@ -14,9 +14,12 @@ use crate::engine::{Action, Input, Reason};
 use crate::store::Outcome;
 
 /// Upper bounds of the anger histogram's buckets (scores 0-100).
-const ANGER_BUCKETS: [f64; 10] = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0];
+const ANGER_BUCKETS: &[f64] = &[10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0];
+/// Seconds one batch of windows takes in a model.
+const INFERENCE_BUCKETS: &[f64] = &[0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0];
+/// Seconds a caller waited in voicegate's queue (no agent reachable).
+const QUEUE_WAIT_BUCKETS: &[f64] = &[5.0, 10.0, 30.0, 60.0, 90.0, 180.0, 300.0, 600.0];
 
-#[derive(Default)]
 pub struct Metrics {
     answered: AtomicU64,
     answered_ended: AtomicU64,
@@ -26,15 +29,65 @@ pub struct Metrics {
     transfers: Mutex<BTreeMap<&'static str, u64>>,
     keywords: AtomicU64,
     anger: Mutex<Histogram>,
+    inference: Mutex<Histogram>,
+    queue_wait: Mutex<Histogram>,
     /// Failures no call was dropped for (`skipped_window`, `store_write`, `recording`).
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-#[derive(Default)]
+/// A Prometheus histogram: counts per bucket (not yet cumulative), count, sum.
 struct Histogram {
-    buckets: [u64; ANGER_BUCKETS.len()],
+    bounds: &'static [f64],
+    buckets: Vec<u64>,
     count: u64,
     sum: f64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Mutex<Histogram> {
+        Mutex::new(Histogram {
+            bounds,
+            buckets: vec![0; bounds.len()],
+            count: 0,
+            sum: 0.0,
+        })
+    }
+
+    fn observe(&mut self, value: f64) {
+        if let Some(bucket) = self.bounds.iter().position(|bound| value <= *bound) {
+            self.buckets[bucket] += 1;
+        }
+        self.count += 1;
+        self.sum += value;
+    }
+
+    fn render(&self, text: &mut String, name: &str, help: &str) {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in self.bounds.iter().zip(&self.buckets) {
+            cumulative += count;
+            let _ = writeln!(text, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(text, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(text, "{name}_sum {}\n{name}_count {}", self.sum, self.count);
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            answered: AtomicU64::default(),
+            answered_ended: AtomicU64::default(),
+            repeat_callers: AtomicU64::default(),
+            ended: Mutex::default(),
+            transfers: Mutex::default(),
+            keywords: AtomicU64::default(),
+            anger: Histogram::new(ANGER_BUCKETS),
+            inference: Histogram::new(INFERENCE_BUCKETS),
+            queue_wait: Histogram::new(QUEUE_WAIT_BUCKETS),
+            errors: Mutex::default(),
+        }
+    }
 }
 
 impl Metrics {
@@ -92,7 +145,7 @@ impl Metrics {
             "Keywords heard.",
             self.keywords.load(Ordering::Relaxed),
         );
-        self.render_anger(&mut text);
+        self.render_histograms(&mut text);
         let kinds = ["recording", "skipped_window", "store_write"];
         labelled(
             &mut text,
@@ -107,26 +160,35 @@ impl Metrics {
         text
     }
 
-    fn render_anger(&self, text: &mut String) {
-        let Ok(anger) = self.anger.lock() else {
-            return;
-        };
-        let _ = writeln!(text, "# HELP voicegate_anger_score Callers' anger scores (0-100).\n# TYPE voicegate_anger_score histogram");
-        let mut cumulative = 0;
-        for (bound, count) in ANGER_BUCKETS.iter().zip(anger.buckets) {
-            cumulative += count;
-            let _ = writeln!(
-                text,
-                "voicegate_anger_score_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
+    /// One batch through a model took `seconds`.
+    pub fn observe_inference(&self, seconds: f64) {
+        if let Ok(mut histogram) = self.inference.lock() {
+            histogram.observe(seconds);
         }
-        let _ = writeln!(
-            text,
-            "voicegate_anger_score_bucket{{le=\"+Inf\"}} {}",
-            anger.count
-        );
-        let _ = writeln!(text, "voicegate_anger_score_sum {}", anger.sum);
-        let _ = writeln!(text, "voicegate_anger_score_count {}", anger.count);
+    }
+
+    fn render_histograms(&self, text: &mut String) {
+        for (histogram, name, help) in [
+            (
+                &self.anger,
+                "voicegate_anger_score",
+                "Callers' anger scores (0-100).",
+            ),
+            (
+                &self.inference,
+                "voicegate_inference_seconds",
+                "Time one batch of windows took in a model.",
+            ),
+            (
+                &self.queue_wait,
+                "voicegate_queue_wait_seconds",
+                "Time callers waited in voicegate's queue for an agent.",
+            ),
+        ] {
+            if let Ok(histogram) = histogram.lock() {
+                histogram.render(text, name, help);
+            }
+        }
     }
 
     fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
@@ -150,13 +212,7 @@ impl EventSink for Metrics {
             }
             EventKind::Heard(Input::Anger { score }) => {
                 if let Ok(mut anger) = self.anger.lock() {
-                    let bucket = ANGER_BUCKETS
-                        .iter()
-                        .position(|bound| f64::from(*score) <= *bound)
-                        .unwrap_or(ANGER_BUCKETS.len() - 1);
-                    anger.buckets[bucket] += 1;
-                    anger.count += 1;
-                    anger.sum += f64::from(*score);
+                    anger.observe(f64::from(*score));
                 }
             }
             EventKind::Heard(Input::Keyword { .. }) => {
@@ -166,6 +222,11 @@ impl EventSink for Metrics {
                 Metrics::bump(&self.transfers, transfer.reason.as_str());
             }
             EventKind::Ended(summary) => {
+                if let Some(waited) = queue_wait(summary) {
+                    if let Ok(mut histogram) = self.queue_wait.lock() {
+                        histogram.observe(waited);
+                    }
+                }
                 Metrics::bump(&self.ended, Outcome::of(summary).as_str());
                 if summary.started.is_some() {
                     self.answered_ended.fetch_add(1, Ordering::Relaxed);
@@ -174,6 +235,13 @@ impl EventSink for Metrics {
             _ => {}
         }
     }
+}
+
+/// Seconds a caller left waiting in the queue waited: from the transfer to the call's end.
+fn queue_wait(summary: &crate::callcore::CallSummary) -> Option<f64> {
+    let transfer = summary.transfer.as_ref()?;
+    (transfer.via == Some(crate::callcore::Via::Queued))
+        .then(|| summary.duration.saturating_sub(transfer.at).as_secs_f64())
 }
 
 fn counter(text: &mut String, name: &str, help: &str, value: u64) {
@@ -261,6 +329,7 @@ mod tests {
         metrics.publish(Some("c1"), &event(EventKind::Ended(Box::new(summary))));
         metrics.publish(None, &event(EventKind::Heard(Input::Anger { score: 99.0 })));
         metrics.count_error("store_write");
+        metrics.observe_inference(0.003);
         let text = metrics.render();
         for line in [
             "voicegate_calls_answered_total 1",
@@ -273,6 +342,10 @@ mod tests {
             "voicegate_anger_score_bucket{le=\"20\"} 1",
             "voicegate_anger_score_bucket{le=\"90\"} 2",
             "voicegate_anger_score_count 2",
+            "voicegate_inference_seconds_bucket{le=\"0.002\"} 0",
+            "voicegate_inference_seconds_bucket{le=\"0.005\"} 1",
+            "voicegate_inference_seconds_count 1",
+            "voicegate_queue_wait_seconds_count 0",
             "voicegate_errors_total{kind=\"store_write\"} 1",
         ] {
             assert!(

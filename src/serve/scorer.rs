@@ -82,7 +82,10 @@ impl Scorer {
         let name = model.name().to_string();
         thread::Builder::new()
             .name(format!("infer-{name}"))
-            .spawn(move || run(model.as_ref(), &waiting))?;
+            .spawn({
+                let metrics = metrics.clone();
+                move || run(model.as_ref(), &waiting, &metrics)
+            })?;
         Ok(Scorer {
             name,
             jobs,
@@ -125,12 +128,15 @@ impl Scorer {
     }
 }
 
-fn run(model: &dyn RowModel, queue: &mpsc::Receiver<Job>) {
+fn run(model: &dyn RowModel, queue: &mpsc::Receiver<Job>, metrics: &Metrics) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(BATCH - 1));
         let windows: Vec<&[f32]> = batch.iter().map(|job| job.samples.as_slice()).collect();
-        let rows = match model.rows(&windows) {
+        let started = std::time::Instant::now();
+        let result = model.rows(&windows);
+        metrics.observe_inference(started.elapsed().as_secs_f64());
+        let rows = match result {
             Ok(rows) if rows.len() == batch.len() => rows.into_iter().map(Some).collect(),
             Ok(_) => vec![None; batch.len()],
             Err(error) => {
