@@ -29,14 +29,17 @@ pub(super) fn complete_request(message: SipMessage) -> Result<SipMessage, Messag
     }
     // The Contact of an INVITE becomes the Request-URI of every request
     // voicegate sends in the dialog (RFC 3261 section 12.1.1): it must be one.
+    // Without a Contact the From URI is the target (dialog.rs), so it must be one.
     if method == "INVITE" {
-        if let Some(contact) = message.header("contact") {
-            let target = headers::uri(contact);
-            if !crate::sip::message::is_request_uri(target) {
-                return Err(MessageError::Malformed(format!(
-                    "Contact {target:?} is not an absolute URI"
-                )));
-            }
+        let (name, value) = match message.header("contact") {
+            Some(contact) => ("Contact", contact),
+            None => ("From", message.header("from").unwrap_or_default()),
+        };
+        let target = headers::uri(value);
+        if !crate::sip::message::is_request_uri(target) {
+            return Err(MessageError::Malformed(format!(
+                "{name} {target:?} is not an absolute URI"
+            )));
         }
     }
     Ok(message)
