@@ -180,24 +180,28 @@ def as_rule(detector, thresholds):
     return (detector, thresholds) if detector else (thresholds, None)
 
 
-def choose_thresholds(fa_table, fa_scored, classes, fa_target, detector=None):
+def choose_thresholds(tuning, classes, fa_target, detector=None):
     """Per word: the lowest grid threshold from which every higher one keeps
-    the word's FA/h within its target in the sweep (all words at one
-    threshold), the highest if none does; then, since with each word at its
-    own threshold the words compete differently for the top class, every
-    word still over its target moves up the grid until none is. Of the
-    detector's thresholds or, given the `detector`'s, of the verifier's."""
+    the word's FA/h within its target on every set of `tuning` (a list of
+    scored corpora) in the sweep (all words at one threshold), the highest
+    if none does; then, since with each word at its own threshold the words
+    compete differently for the top class, every word still over its
+    target on a set moves up the grid until none is. Of the detector's
+    thresholds or, given the `detector`'s, of the verifier's."""
     steps = grid(detector)
+    tables = [fa_sweep(scored, classes, detector) for scored in tuning]
     chosen = {}
-    for word, rates in fa_table.items():
+    for word in WORDS:
         chosen[word] = steps[-1]
-        for threshold, rate in reversed(list(zip(steps, rates))):
+        for threshold, rate in reversed(list(zip(steps, np.max([t[word] for t in tables], axis=0)))):
             if rate > fa_target(word):
                 break
             chosen[word] = threshold
     for _ in steps:
-        counts, hours = false_accepts(fa_scored, classes, *as_rule(detector, chosen))
-        over = [w for w in WORDS if counts[w] / hours > fa_target(w) and chosen[w] < steps[-1]]
+        over = set()
+        for scored in tuning:
+            counts, hours = false_accepts(scored, classes, *as_rule(detector, chosen))
+            over |= {w for w in WORDS if counts[w] / hours > fa_target(w) and chosen[w] < steps[-1]}
         if not over:
             break
         for word in over:
@@ -213,7 +217,7 @@ def cross_checked_fa(fa_scored, classes, fa_target, detector=None):
     halves = (fa_scored[0::2], fa_scored[1::2])
     counts, hours = {w: 0 for w in WORDS}, 0.0
     for tune, test in (halves, halves[::-1]):
-        thresholds = choose_thresholds(fa_sweep(tune, classes, detector), tune, classes, fa_target, detector)
+        thresholds = choose_thresholds([tune], classes, fa_target, detector)
         found, duration = false_accepts(test, classes, *as_rule(detector, thresholds))
         hours += duration
         for w in WORDS:

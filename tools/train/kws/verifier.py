@@ -26,7 +26,7 @@ from . import evaluate, frontend, model, stream, wuw
 from .vocab import CLASSES, UNKNOWN
 
 SEED = 9
-EPOCHS = 8
+EPOCHS = 16
 GENERAL_SHARE = 0.5               # of the detector's training windows (the time a retrain on 2 cores has)
 OPERATOR_AFTER_S = (-0.05, 0.5)   # window ends around the marked word's end that are "operator"
 OTHER_STRIDE = 4                  # every fourth window of the callers' other speech
