@@ -150,3 +150,43 @@ fn the_shipped_anger_model_loads_and_scores_within_0_to_100() {
         "{scores:?}"
     );
 }
+
+/// The shipped keyword model and its manifest in `dir`, the manifest edited.
+fn copy_keyword_model(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    std::fs::copy(repo_path("models/kws.onnx"), dir.join("kws.onnx")).unwrap();
+    let manifest = std::fs::read_to_string(repo_path("models/kws.toml")).unwrap();
+    write(dir, "kws.toml", &edit(manifest))
+}
+
+#[test]
+fn the_shipped_keyword_model_gives_its_verifier_logits_after_the_detector_logits() {
+    let model = WindowModel::load(&repo_path("models/kws.toml")).expect("shipped model loads");
+    let manifest = model.manifest();
+    let detection = manifest.detection.as_ref().expect("a keyword model");
+    assert!(detection.has_verifier());
+    assert_eq!(detection.verifier_thresholds.len(), detection.words.len());
+    let rows = model.rows(&[&sine(0.3)[..8000]]).unwrap();
+    assert_eq!(rows[0].len(), 2 * manifest.classes.len());
+}
+
+#[test]
+fn a_keyword_manifest_whose_verifier_does_not_match_its_words_or_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |edit: &dyn Fn(String) -> String| {
+        let manifest = copy_keyword_model(dir.path(), edit);
+        WindowModel::load(&manifest)
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    let without_verifier = |m: String| {
+        m.lines()
+            .filter(|line| !line.starts_with("verifier_thresholds"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let error = refused(&without_verifier);
+    assert!(error.contains("output must be [-1, 35]"), "{error}");
+    let error = refused(&|m| m.replace("verifier_thresholds = [", "verifier_thresholds = [0.5, "));
+    assert!(error.contains("need one per word"), "{error}");
+}

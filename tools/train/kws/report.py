@@ -397,7 +397,11 @@ def write_doc(path, results, words, totals):
         detector_slack=results["detector_slack"],
         verifier_windows=results.get("verifier_windows", 0), verifier_epochs=verifier.EPOCHS,
         operator_after=verifier.OPERATOR_AFTER_S, other_stride=verifier.OTHER_STRIDE,
-        hard_repeat=verifier.HARD_REPEAT,
+        hard_repeat=verifier.HARD_REPEAT, held_trigger=results["real_phone"]["held_out"]["trigger_fa_per_hour"],
+        held_events=results["real_phone"]["held_out"]["events_per_hour"],
+        held_operator=results["real_phone"]["held_out"]["detection"] * 100,
+        held_clips=results["real_phone"]["held_out"]["operator_clips"],
+        val_operator=results["real_phone"]["validation"]["detection"] * 100,
     )
     path.write_text(text, encoding="utf-8")
 
