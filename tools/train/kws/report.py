@@ -393,7 +393,7 @@ def write_doc(path, results, words, totals):
                        else f"a full run, {results['minutes']:.0f} min"),
         verify=", ".join(f"{w} {results['verify'][w]}" for w in WORDS) if results["verify"] else "none",
         two_stage=two_stage_table(results, words),
-        verifier_grid=", ".join(str(t) for t in evaluate.VERIFIER_GRID[:8]) + ", then the detector's grid (below)",
+        verifier_grid=", ".join(str(t) for t in evaluate.VERIFIER_GRID[:8]) + " and on up the detector's grid (below)",
         detector_slack=results["detector_slack"],
         verifier_windows=results.get("verifier_windows", 0), verifier_epochs=verifier.EPOCHS,
         operator_after=verifier.OPERATOR_AFTER_S, other_stride=verifier.OTHER_STRIDE,
