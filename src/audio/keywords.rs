@@ -2,7 +2,8 @@
 //! to score (the last second of audio, every hop, skipped when it holds no
 //! speech-level frame, and cut after a pause that speech follows) and the decision that turns window scores into
 //! keywords (smoothing, per-word thresholds, a refractory time and re-arming
-//! so one word is one event and noise cannot cause a storm). Replay and live calls run
+//! so one word is one event and noise cannot cause a storm, and, for a model
+//! with a second stage, a verifier that must agree with each candidate). Replay and live calls run
 //! exactly this; the model's training evaluation replicates it.
 
 use std::collections::VecDeque;
@@ -141,6 +142,8 @@ pub struct KeywordDecider {
     classes: Vec<String>,
     /// (class index, threshold) of every word listened for.
     words: Vec<(usize, f32)>,
+    /// Per listened word: the verifier's threshold; empty without a verifier.
+    verify: Vec<f32>,
     /// Per word: acts only while a menu waits for a choice (digits, yes/no,
     /// menu phrases), so it is heard only then.
     menu_only: Vec<bool>,
@@ -159,17 +162,24 @@ pub struct KeywordDecider {
 impl KeywordDecider {
     /// Listens for `listen` (each a class of the model; others are ignored).
     pub fn new(classes: &[String], detection: &Detection, listen: &[String]) -> KeywordDecider {
-        let words: Vec<(usize, f32)> = detection
+        let verify = (0..detection.words.len())
+            .map(|index| detection.verifier_thresholds.get(index).copied());
+        let (words, verify): (Vec<(usize, f32)>, Vec<Option<f32>>) = detection
             .words
             .iter()
             .zip(&detection.thresholds)
-            .filter(|(word, _)| listen.contains(word))
-            .filter_map(|(word, threshold)| {
-                Some((classes.iter().position(|c| c == word)?, *threshold))
+            .zip(verify)
+            .filter(|((word, _), _)| listen.contains(word))
+            .filter_map(|((word, threshold), verify)| {
+                Some((
+                    (classes.iter().position(|c| c == word)?, *threshold),
+                    verify,
+                ))
             })
-            .collect();
+            .unzip();
         KeywordDecider {
             classes: classes.to_vec(),
+            verify: verify.into_iter().flatten().collect(),
             armed: vec![true; words.len()],
             menu_only: vec![false; words.len()],
             menu_waiting: true,
@@ -206,9 +216,11 @@ impl KeywordDecider {
         self.armed.fill(true);
     }
 
-    /// The model's logits for the window ending at `at`.
+    /// The model's logits for the window ending at `at`: the detector's over
+    /// the classes, then, for a model with a verifier, the verifier's.
     pub fn push(&mut self, at: Duration, logits: &[f32]) -> Option<Hit> {
-        let probabilities = softmax(logits);
+        let (detector, verifier) = logits.split_at(self.classes.len().min(logits.len()));
+        let probabilities = softmax(detector);
         let top_class = argmax(&probabilities)?;
         self.remember(
             self.words
@@ -230,6 +242,11 @@ impl KeywordDecider {
         if smoothed < threshold || class != top_class || !self.armed[best] {
             return None;
         }
+        // A candidate the verifier turns down changes nothing: the next
+        // window may still fire.
+        if !self.verified(best, verifier) {
+            return None;
+        }
         self.armed[best] = false;
         self.quiet_until = Some(at + self.refractory);
         Some(Hit {
@@ -237,6 +254,16 @@ impl KeywordDecider {
             word: self.classes[class].clone(),
             confidence: smoothed,
         })
+    }
+
+    /// Whether the verifier agrees that listened word `word` is in the
+    /// window (always, for a model without one).
+    fn verified(&self, word: usize, verifier: &[f32]) -> bool {
+        let Some(threshold) = self.verify.get(word) else {
+            return true;
+        };
+        let class = self.words[word].0;
+        softmax(verifier).get(class).is_some_and(|p| p >= threshold)
     }
 
     fn remember(&mut self, probabilities: Vec<f32>) {
@@ -305,6 +332,7 @@ mod tests {
             vad_frame_s: 0.02,
             pause_s: 0.2,
             pause_drop_db: 30.0,
+            verifier_thresholds: Vec::new(),
             trigger_words: Vec::new(),
         }
     }
@@ -326,6 +354,51 @@ mod tests {
     fn decider() -> KeywordDecider {
         let listen: Vec<String> = ["agent", "人工"].map(String::from).to_vec();
         KeywordDecider::new(&classes(), &detection(), &listen)
+    }
+
+    /// A decider for a two-stage model whose verifier needs P >= 0.5.
+    fn verified_decider() -> KeywordDecider {
+        let detection = Detection {
+            verifier_thresholds: vec![0.5, 0.5],
+            ..detection()
+        };
+        KeywordDecider::new(&classes(), &detection, &detection.words)
+    }
+
+    /// Both stages' logits: the detector puts `p` on `class`, the verifier `verified`.
+    fn two_stage(class: usize, p: f32, verified: f32) -> Vec<f32> {
+        [logits(class, p), logits(class, verified)].concat()
+    }
+
+    #[test]
+    fn a_word_fires_only_where_the_verifier_agrees() {
+        let mut d = verified_decider();
+        assert_eq!(d.push(ms(100), &two_stage(2, 0.9, 0.9)), None, "0.3 < 0.7");
+        assert_eq!(d.push(ms(200), &two_stage(2, 0.9, 0.9)), None, "0.6 < 0.7");
+        assert_eq!(
+            d.push(ms(300), &two_stage(2, 0.9, 0.2)),
+            None,
+            "the detector's candidate, turned down by the verifier"
+        );
+        let hit = d
+            .push(ms(400), &two_stage(2, 0.9, 0.6))
+            .expect("the turned-down window left the word armed, with no refractory time");
+        assert_eq!((hit.word.as_str(), hit.at), ("agent", ms(400)));
+        assert!((hit.confidence - 0.9).abs() < 1e-4, "the detector's P");
+    }
+
+    #[test]
+    fn a_verifier_that_never_agrees_silences_a_word_the_detector_hears() {
+        let mut d = verified_decider();
+        let hits = (1..=20)
+            .filter_map(|n| d.push(ms(100 * n), &two_stage(3, 0.99, 0.3)))
+            .count();
+        assert_eq!(hits, 0);
+        let mut alone = decider();
+        let heard = (1..=20)
+            .filter_map(|n| alone.push(ms(100 * n), &logits(3, 0.99)))
+            .count();
+        assert_eq!(heard, 1, "the detector alone hears it once");
     }
 
     #[test]
@@ -464,15 +537,23 @@ mod tests {
             .collect()
     }
 
+    /// A list of numbers; none where the vectors have no such list.
+    fn numbers(value: &serde_json::Value) -> Vec<f32> {
+        let items = value.as_array().map_or(&[][..], Vec::as_slice);
+        items
+            .iter()
+            .map(|t| t.as_f64().expect("a number") as f32)
+            .collect()
+    }
+
     /// (ms, word, confidence) of every event this decider makes in a case.
     fn decided(vectors: &serde_json::Value, case: &serde_json::Value) -> Vec<(u64, String, f32)> {
         let detection = Detection {
             smoothing_windows: vectors["smoothing_windows"].as_u64().expect("count") as usize,
             refractory_s: vectors["refractory_s"].as_f64().expect("seconds"),
             words: strings(&vectors["words"]),
-            thresholds: (vectors["thresholds"].as_array().expect("a list").iter())
-                .map(|t| t.as_f64().expect("a number") as f32)
-                .collect(),
+            thresholds: numbers(&vectors["thresholds"]),
+            verifier_thresholds: numbers(&vectors["verifier_thresholds"]),
             ..detection()
         };
         let mut decider =
@@ -576,7 +657,9 @@ mod tests {
 
     #[test]
     fn spoken_digits_count_only_while_a_menu_waits() {
-        assert_eq!(words_heard("four, one in a menu"), ["four", "one"]);
+        // The verifier turns this call's "four" down;
+        // the fixture kws_menu_digit hears both.
+        assert_eq!(words_heard("four, one in a menu"), ["one"]);
         assert!(words_heard("four, one with no menu").is_empty());
     }
 

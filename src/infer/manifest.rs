@@ -86,7 +86,11 @@ fn default_prior_windows() -> f32 {
 /// while the word is the latest window's top class; then nothing fires for
 /// `refractory_s`. Speech after a pause of `pause_s` (frames below the VAD
 /// floor or `pause_drop_db` under the window's loudest) is scored without
-/// what came before the pause.
+/// what came before the pause. With `verifier_thresholds`, the model has a
+/// second stage: its output is the detector's logits over `classes`, then a
+/// verifier's over the same classes for the same window, and a word the
+/// detector finds fires only if the verifier's P of it (its own softmax)
+/// also reaches the word's verifier threshold.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Detection {
@@ -104,6 +108,9 @@ pub struct Detection {
     pub pause_drop_db: f32,
     pub words: Vec<String>,
     pub thresholds: Vec<f32>,
+    /// Per word of `words`; empty for a model without a verifier.
+    #[serde(default)]
+    pub verifier_thresholds: Vec<f32>,
     /// The words the evaluation's targets were set for (information only).
     #[serde(default)]
     pub trigger_words: Vec<String>,
@@ -151,7 +158,32 @@ impl Detection {
         if self.thresholds.iter().any(|t| !(*t > 0.0 && *t <= 1.0)) {
             return Some("detection.thresholds are probabilities: each within (0, 1]".into());
         }
+        if self.has_verifier() && self.verifier_thresholds.len() != self.words.len() {
+            return Some(
+                "detection.verifier_thresholds, if any, need one per word of detection.words"
+                    .into(),
+            );
+        }
+        if self
+            .verifier_thresholds
+            .iter()
+            .any(|t| !(*t > 0.0 && *t <= 1.0))
+        {
+            return Some(
+                "detection.verifier_thresholds are probabilities: each within (0, 1]".into(),
+            );
+        }
         None
+    }
+
+    /// Whether the model's output holds a verifier's logits after the detector's.
+    pub fn has_verifier(&self) -> bool {
+        !self.verifier_thresholds.is_empty()
+    }
+
+    /// Output columns: one logit per class, per stage.
+    pub fn output_width(&self, classes: &[String]) -> usize {
+        classes.len() * if self.has_verifier() { 2 } else { 1 }
     }
 }
 
@@ -257,10 +289,10 @@ impl Manifest {
                 if let Some(problem) = detection.problem(&self.classes) {
                     return Some(problem);
                 }
-                if self.output.shape != [-1, self.classes.len() as i64] {
+                let width = detection.output_width(&self.classes);
+                if self.output.shape != [-1, width as i64] {
                     return Some(format!(
-                        "output must be [-1, {}] (one logit per class), not {:?}",
-                        self.classes.len(),
+                        "output must be [-1, {width}] (one logit per class, per stage), not {:?}",
                         self.output.shape
                     ));
                 }

@@ -62,6 +62,14 @@ fn copy_model_with_manifest(dir: &Path, edit: impl Fn(String) -> String) -> std:
     write(dir, "loudness.toml", &edit(manifest))
 }
 
+/// Why loading the model of `manifest` is refused.
+fn load_error(manifest: &Path) -> String {
+    WindowModel::load(manifest)
+        .err()
+        .expect("refused")
+        .to_string()
+}
+
 #[test]
 fn a_model_that_does_not_match_its_sha256_is_refused_naming_both_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,13 +109,8 @@ fn a_bad_manifest_names_its_line() {
 #[test]
 fn a_scoring_manifest_with_several_outputs_or_a_bad_adaptive_weight_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let refused = |edit: &dyn Fn(String) -> String| {
-        let manifest = copy_model_with_manifest(dir.path(), edit);
-        WindowModel::load(&manifest)
-            .err()
-            .expect("refused")
-            .to_string()
-    };
+    let refused =
+        |edit: &dyn Fn(String) -> String| load_error(&copy_model_with_manifest(dir.path(), edit));
     let error = refused(&|m| m.replace("shape = [-1]\n", "shape = [-1, 3]\n"));
     assert!(error.contains("output must be [-1] or [-1, 1]"), "{error}");
     let error = refused(&|m| m + "adapt_weight = -1.0\n");
@@ -149,4 +152,39 @@ fn the_shipped_anger_model_loads_and_scores_within_0_to_100() {
         scores.iter().all(|s| (0.0..=100.0).contains(s)),
         "{scores:?}"
     );
+}
+
+/// The shipped keyword model and its manifest in `dir`, the manifest edited.
+fn copy_keyword_model(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    std::fs::copy(repo_path("models/kws.onnx"), dir.join("kws.onnx")).unwrap();
+    let manifest = std::fs::read_to_string(repo_path("models/kws.toml")).unwrap();
+    write(dir, "kws.toml", &edit(manifest))
+}
+
+#[test]
+fn the_shipped_keyword_model_gives_its_verifier_logits_after_the_detector_logits() {
+    let model = WindowModel::load(&repo_path("models/kws.toml")).expect("shipped model loads");
+    let manifest = model.manifest();
+    let detection = manifest.detection.as_ref().expect("a keyword model");
+    assert!(detection.has_verifier());
+    assert_eq!(detection.verifier_thresholds.len(), detection.words.len());
+    let rows = model.rows(&[&sine(0.3)[..8000]]).unwrap();
+    assert_eq!(rows[0].len(), 2 * manifest.classes.len());
+}
+
+#[test]
+fn a_keyword_manifest_whose_verifier_does_not_match_its_words_or_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused =
+        |edit: &dyn Fn(String) -> String| load_error(&copy_keyword_model(dir.path(), edit));
+    let without_verifier = |m: String| {
+        m.lines()
+            .filter(|line| !line.starts_with("verifier_thresholds"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let error = refused(&without_verifier);
+    assert!(error.contains("output must be [-1, 35]"), "{error}");
+    let error = refused(&|m| m.replace("verifier_thresholds = [", "verifier_thresholds = [0.5, "));
+    assert!(error.contains("need one per word"), "{error}");
 }

@@ -6,8 +6,8 @@
 `tests/data/keyword_decisions.json` holds, for a few spoken calls (held-out
 synthetic voices through a phone line: "agent" and "人工" three times at a
 natural pace, one long "agent", "operator" in a sentence, two digits with
-and without a menu waiting), the model's logits for every window and the
-events stream.py decides from them; and the frame levels of windows with
+and without a menu waiting), the model's logits for every window (the
+detector's, then the verifier's) and the events stream.py decides from them; and the frame levels of windows with
 the pause stream.py finds in each. The Rust unit tests in
 src/audio/keywords.rs assert the same events and pauses from the same
 numbers, and this check asserts that stream.py still decides what the file
@@ -61,13 +61,15 @@ def decide(case, vectors):
     classes = vectors["classes"]
     ats = np.array([w[0] for w in case["windows"]]) / 1000
     is_voiced = np.array([w[1] is not None for w in case["windows"]])
-    probs = np.zeros((len(ats), len(classes)), np.float32)
+    width = max(len(logits) for _, logits in case["windows"] if logits is not None)
+    probs = np.zeros((len(ats), width), np.float32)
     for row, (_, logits) in enumerate(case["windows"]):
         if logits is not None:
-            probs[row] = stream.softmax(np.array([logits], np.float32))[0]
+            probs[row] = stream.stage_softmax(np.array([logits], np.float32))[0]
     thresholds = heard_thresholds(dict(zip(vectors["words"], vectors["thresholds"])), case["escalation_only"])
+    verify = fixtures.verifier_thresholds(vectors)
     events = stream.detect(probs, is_voiced, ats, classes, thresholds,
-                           vectors["smoothing_windows"], vectors["refractory_s"])
+                           vectors["smoothing_windows"], vectors["refractory_s"], verify)
     return [[round(e.time * 1000), e.word, round(e.confidence, 4)] for e in events]
 
 
@@ -82,7 +84,8 @@ def write():
         "made_by": "PYTHONPATH=tools/train python -m kws.decisions --write (models/kws.onnx, its manifest)",
         "classes": classes, "smoothing_windows": detection["smoothing_windows"],
         "refractory_s": detection["refractory_s"], "words": list(thresholds),
-        "thresholds": list(thresholds.values()), "escalation": TRIGGER_WORDS,
+        "thresholds": list(thresholds.values()),
+        "verifier_thresholds": detection.get("verifier_thresholds", []), "escalation": TRIGGER_WORDS,
         "speech_level_db": stream.VAD_FLOOR_DBFS, "pause_frames": stream.PAUSE_FRAMES,
         "pause_drop_db": stream.PAUSE_DROP_DB, "cases": [], "pauses": []}
     pause_levels = []

@@ -23,7 +23,9 @@ SAMPLE_RATE = 8000
 DETECTION_SLACK_S = 1.0
 FA_STREAM_S = 60.0
 NUISANCE_MINUTES = 10
+# The verifier's grid reaches lower: the detector already chose the candidates.
 THRESHOLD_GRID = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999]
+VERIFIER_GRID = [0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4] + THRESHOLD_GRID
 
 
 def word_bounds(x, frame=160, drop_db=30.0):
@@ -95,37 +97,44 @@ def score_streams(session, audios):
     return [stream.probabilities(session, a) for a in audios]
 
 
-def detection_figures(scored, streams, classes, thresholds):
-    """Per stream: (detected, latency or nan, confused) with these thresholds."""
+def detection_figures(scored, streams, classes, thresholds, verify=None):
+    """Per stream: (detected, latency or nan, confused) with these thresholds
+    (and verifier thresholds, if any)."""
     rows = []
     for (probs, is_voiced, ends), (_, label, start, end, _) in zip(scored, streams):
-        events = stream.detect(probs, is_voiced, ends, classes, thresholds)
+        events = stream.detect(probs, is_voiced, ends, classes, thresholds, verify=verify)
         hits = [e for e in events if e.word == label and start <= e.time <= end + DETECTION_SLACK_S]
         confused = any(e.word != label for e in events)
         rows.append((bool(hits), hits[0].time - end if hits else np.nan, confused))
     return rows
 
 
-def false_accepts(scored, classes, thresholds):
+def false_accepts(scored, classes, thresholds, verify=None):
     """{word: count} over the scored streams, and the hours they cover."""
     counts = {w: 0 for w in WORDS}
     seconds = 0.0
     for probs, is_voiced, ends in scored:
-        for event in stream.detect(probs, is_voiced, ends, classes, thresholds):
+        for event in stream.detect(probs, is_voiced, ends, classes, thresholds, verify=verify):
             counts[event.word] += 1
         seconds += ends[-1] if len(ends) else 0.0
     return counts, seconds / 3600
 
 
-def real_phone(session, data_dir, split, classes, thresholds, rng):
+def real_phone(session, data_dir, split, classes, rules, rng):
     """Real callers of one WUW split: "operator" detection (each clip a
     stream, a hit from the word's start to 1 s after its end) and every
-    keyword event on their other words and sentences, all false."""
+    keyword event on their other words and sentences, all false; figures
+    for each rule, a (thresholds, verifier thresholds or None)."""
     clips = wuw.clips(data_dir, split)
     streams = wuw.operator_streams(clips)
-    rows = detection_figures(score_streams(session, [s[0] for s in streams]), streams, classes, thresholds)
+    scored = score_streams(session, [s[0] for s in streams])
     other = score_streams(session, joined(wuw.other_speech(clips), rng))
-    counts, hours = false_accepts(other, classes, thresholds)
+    return [real_phone_figures(data_dir, split, streams, scored, other, classes, rule) for rule in rules]
+
+
+def real_phone_figures(data_dir, split, streams, scored, other, classes, rule):
+    rows = detection_figures(scored, streams, classes, *rule)
+    counts, hours = false_accepts(other, classes, *rule)
     detected = np.array([r[0] for r in rows])
     kinds = np.array([s[4] for s in streams])
     return {"sessions": len(wuw.sessions(data_dir, split)), "operator_clips": len(rows),
@@ -150,48 +159,66 @@ def detection_sweep(det_scored, det_streams, classes):
     return table
 
 
-def fa_sweep(fa_scored, classes):
-    """{word: [false accepts per hour per grid threshold]}."""
+def fa_sweep(fa_scored, classes, detector=None):
+    """{word: [false accepts per hour per grid threshold]}: of the detector's
+    thresholds or, given the detector's, of the verifier's."""
     table = {w: [] for w in WORDS}
-    for threshold in THRESHOLD_GRID:
-        counts, hours = false_accepts(fa_scored, classes, {w: threshold for w in WORDS})
+    for threshold in grid(detector):
+        counts, hours = false_accepts(fa_scored, classes, *as_rule(detector, {w: threshold for w in WORDS}))
         for w in WORDS:
             table[w].append(counts[w] / hours)
     return table
 
 
-def choose_thresholds(fa_table, fa_scored, classes, fa_target):
+def grid(detector):
+    return VERIFIER_GRID if detector else THRESHOLD_GRID
+
+
+def as_rule(detector, thresholds):
+    """(detector thresholds, verifier thresholds or None): `thresholds` are
+    the detector's, or, given the `detector`'s, the verifier's."""
+    return (detector, thresholds) if detector else (thresholds, None)
+
+
+def choose_thresholds(tuning, classes, fa_target, detector=None):
     """Per word: the lowest grid threshold from which every higher one keeps
-    the word's FA/h within its target in the sweep (all words at one
-    threshold), the highest if none does; then, since with each word at its
-    own threshold the words compete differently for the top class, every
-    word still over its target moves up the grid until none is."""
+    the word's FA/h within its target on every set of `tuning` (a list of
+    scored corpora) in the sweep (all words at one threshold), the highest
+    if none does; then, since with each word at its own threshold the words
+    compete differently for the top class, every word still over its
+    target on a set moves up the grid until none is. Of the detector's
+    thresholds or, given the `detector`'s, of the verifier's."""
+    steps = grid(detector)
+    tables = [fa_sweep(scored, classes, detector) for scored in tuning]
     chosen = {}
-    for word, rates in fa_table.items():
-        chosen[word] = THRESHOLD_GRID[-1]
-        for threshold, rate in reversed(list(zip(THRESHOLD_GRID, rates))):
+    for word in WORDS:
+        chosen[word] = steps[-1]
+        for threshold, rate in reversed(list(zip(steps, np.max([t[word] for t in tables], axis=0)))):
             if rate > fa_target(word):
                 break
             chosen[word] = threshold
-    for _ in THRESHOLD_GRID:
-        counts, hours = false_accepts(fa_scored, classes, chosen)
-        over = [w for w in WORDS if counts[w] / hours > fa_target(w) and chosen[w] < THRESHOLD_GRID[-1]]
+    for _ in steps:
+        over = set()
+        for scored in tuning:
+            counts, hours = false_accepts(scored, classes, *as_rule(detector, chosen))
+            over |= {w for w in WORDS if counts[w] / hours > fa_target(w) and chosen[w] < steps[-1]}
         if not over:
             break
         for word in over:
-            chosen[word] = THRESHOLD_GRID[THRESHOLD_GRID.index(chosen[word]) + 1]
+            chosen[word] = steps[steps.index(chosen[word]) + 1]
     return chosen
 
 
-def cross_checked_fa(fa_scored, classes, fa_target):
+def cross_checked_fa(fa_scored, classes, fa_target, detector=None):
     """{word: FA/h} with thresholds chosen on one half of the false-accept
     streams and counted on the other, both ways round: what the rule gives
-    on speech it was not tuned on."""
+    on speech it was not tuned on (the verifier's thresholds, given the
+    `detector`'s)."""
     halves = (fa_scored[0::2], fa_scored[1::2])
     counts, hours = {w: 0 for w in WORDS}, 0.0
     for tune, test in (halves, halves[::-1]):
-        thresholds = choose_thresholds(fa_sweep(tune, classes), tune, classes, fa_target)
-        found, duration = false_accepts(test, classes, thresholds)
+        thresholds = choose_thresholds([tune], classes, fa_target, detector)
+        found, duration = false_accepts(test, classes, *as_rule(detector, thresholds))
         hours += duration
         for w in WORDS:
             counts[w] += found[w]

@@ -117,6 +117,12 @@ def detector(root):
     return session, manifest["classes"], thresholds, detection
 
 
+def verifier_thresholds(detection):
+    """{word: verifier threshold} of a manifest's [detection], None without a verifier."""
+    verify = detection.get("verifier_thresholds", [])
+    return dict(zip(detection["words"], verify)) if verify else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data")
@@ -137,7 +143,8 @@ def main():
         samples, _ = soundfile.read(path, dtype="int16")
         probs, is_voiced, ends = stream.probabilities(session, samples.astype(np.float32) / 32768)
         events = stream.detect(probs, is_voiced, ends, classes, thresholds,
-                               detection["smoothing_windows"], detection["refractory_s"])
+                               detection["smoothing_windows"], detection["refractory_s"],
+                               verifier_thresholds(detection))
         found = ", ".join(f"{e.time:.1f} s {e.word} ({e.confidence:.2f})" for e in events) or "nothing"
         print(f"{name}: {len(samples) / RATE:.1f} s, {path.stat().st_size // 1024} KiB: {found}")
 

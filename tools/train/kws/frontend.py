@@ -63,18 +63,22 @@ def classifier_nodes(layers, head_weight, head_bias, name):
     return nodes, init
 
 
-def build(classifiers=(), n_classes=None):
+def build(classifiers=(), n_classes=None, verifiers=()):
     """The front end alone (output `features`), or the whole model ending in
     `keyword_logits`: the mean of the logits of `classifiers`, each a
-    (layers, head_weight, head_bias) of one network of the ensemble."""
+    (layers, head_weight, head_bias) of one network of the ensemble, then,
+    with `verifiers`, the mean of theirs ([batch, 2 * n_classes])."""
     nodes, init = front_end_nodes()
     output = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", N_MELS, FRAMES])
     if classifiers:
-        members = [f"member{i}_logits" for i in range(len(classifiers))]
-        for classifier, member in zip(classifiers, members):
-            more_nodes, more_init = classifier_nodes(*classifier, member)
-            nodes += more_nodes
-            init += more_init
-        nodes.append(helper.make_node("Mean", members, ["keyword_logits"]))
-        output = helper.make_tensor_value_info("keyword_logits", TensorProto.FLOAT, ["batch", n_classes])
+        stages = [("member", classifiers), ("verifier", verifiers)] if verifiers else [("member", classifiers)]
+        for prefix, networks in stages:
+            members = [f"{prefix}{i}_logits" for i in range(len(networks))]
+            for classifier, member in zip(networks, members):
+                more_nodes, more_init = classifier_nodes(*classifier, member)
+                nodes += more_nodes
+                init += more_init
+            nodes.append(helper.make_node("Mean", members, [f"{prefix}_mean"]))
+        nodes.append(helper.make_node("Concat", [f"{prefix}_mean" for prefix, _ in stages], ["keyword_logits"], axis=1))
+        output = helper.make_tensor_value_info("keyword_logits", TensorProto.FLOAT, ["batch", len(stages) * n_classes])
     return graph_model("kws", nodes, init, WINDOW, output)

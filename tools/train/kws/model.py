@@ -61,19 +61,19 @@ def spec_augment(x, generator, max_bands=6, max_frames=12):
     return x
 
 
-def train(features, labels, n_classes, seed):
+def train(features, labels, n_classes, seed, epochs=EPOCHS):
     """Fixed seeds, fixed epochs (no early stopping on held-out data)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     net = KeywordNet(features.shape[1], n_classes)
     optimiser = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-    steps = EPOCHS * (len(features) // BATCH)
+    steps = epochs * (len(features) // BATCH)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE, total_steps=steps)
     x_all = torch.from_numpy(features)
     y_all = torch.from_numpy(labels.astype(np.int64))
     loss_fn = nn.CrossEntropyLoss()
     started = time.time()
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         net.train()
         order = torch.randperm(len(features), generator=generator)
         total, correct, seen = 0.0, 0, 0
@@ -90,7 +90,7 @@ def train(features, labels, n_classes, seed):
             total += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
-        print(f"epoch {epoch + 1}/{EPOCHS}: loss {total / seen:.3f}, training accuracy {correct / seen:.3f}, "
+        print(f"epoch {epoch + 1}/{epochs}: loss {total / seen:.3f}, training accuracy {correct / seen:.3f}, "
               f"{time.time() - started:.0f} s", file=sys.stderr)
     return net.eval()
 

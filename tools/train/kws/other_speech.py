@@ -71,10 +71,13 @@ def corpora(data_dir, held_out, cache_dir, rng):
     }
 
 
-def false_accepts(session, data_dir, held_out, cache_dir, classes, thresholds, rng):
-    """{name: (counts per word, hours, what it is)} at these thresholds."""
-    found = {}
+def false_accepts(session, data_dir, held_out, cache_dir, classes, rules, rng):
+    """Per rule (thresholds, verifier thresholds or None): {name: (counts
+    per word, hours, what it is)}."""
+    found = [{} for _ in rules]
     for name, (streams, what) in corpora(data_dir, held_out, cache_dir, rng).items():
-        counts, hours = evaluate.false_accepts(evaluate.score_streams(session, streams), classes, thresholds)
-        found[name] = ({w: counts[w] for w in WORDS}, hours, what)
+        scored = evaluate.score_streams(session, streams)
+        for figures, rule in zip(found, rules):
+            counts, hours = evaluate.false_accepts(scored, classes, *rule)
+            figures[name] = ({w: counts[w] for w in WORDS}, hours, what)
     return found

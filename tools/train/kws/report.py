@@ -10,7 +10,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import evaluate, examples, model, stream  # noqa: E402
+from . import evaluate, examples, model, stream, verifier  # noqa: E402
 from .corpora import FSDD_HELD_OUT  # noqa: E402
 from .synth import FESTIVAL_VOICES, FLITE_VOICES, HELD_OUT_VARIANTS, KOKORO_HELD_OUT  # noqa: E402
 from .vocab import CLASSES, TRIGGER_WORDS, WORDS  # noqa: E402
@@ -96,21 +96,25 @@ def write_manifest(path, results, words, totals):
         f"sample_rate = {stream.SAMPLE_RATE}", f"window_s = {stream.WINDOW / stream.SAMPLE_RATE}",
         f"hop_s = {stream.HOP / stream.SAMPLE_RATE}", f"classes = {toml_value(CLASSES)}", "",
         "[input]", 'name = "audio"', f"shape = [-1, {stream.WINDOW}]", 'dtype = "float32"', 'range = "[-1, 1], i16 / 32768"', "",
-        "[output]", 'name = "keyword_logits"', f"shape = [-1, {len(CLASSES)}]",
-        'meaning = "logits over `classes` for the 1.0 s window; softmax gives P(class)"', "",
+        "[output]", 'name = "keyword_logits"', f"shape = [-1, {len(CLASSES) * (2 if results['verify'] else 1)}]",
+        f"meaning = {toml_value(OUTPUT_MEANING[bool(results['verify'])])}", "",
         "[detection]",
         f"smoothing_windows = {stream.SMOOTHING}", f"refractory_s = {stream.REFRACTORY_S}",
         f"vad_floor_dbfs = {stream.VAD_FLOOR_DBFS}", f"vad_frame_s = {stream.VAD_FRAME / stream.SAMPLE_RATE}",
         f"pause_s = {stream.PAUSE_FRAMES * stream.VAD_FRAME / stream.SAMPLE_RATE}",
         f"pause_drop_db = {stream.PAUSE_DROP_DB}",
         f"words = {toml_value(WORDS)}", f"thresholds = {toml_value([words[w]['threshold'] for w in WORDS])}",
+        *([f"verifier_thresholds = {toml_value([results['verify'][w] for w in WORDS])}"] if results["verify"] else []),
         f"trigger_words = {toml_value(TRIGGER_WORDS)}", "",
         "[training]", f'command = "{COMMAND}"',
         f"data = {toml_value('../shared/data: Speech Commands (yes, no, digits, other words, backgrounds), FSDD (digits), DSPSpeech-20 (other words); synthetic keywords and other speech from espeak-ng (English accents and Mandarin), flite and festival')}",
         f"licence = {toml_value(LICENCE)}",
         f"windows = {results['training_windows']}",
         f"epochs = {model.EPOCHS}", f"seeds = {toml_value(list(model.ENSEMBLE_SEEDS))}",
-        f"phrase_shares = {toml_value(list(examples.PHRASE_SHARES))}", f"minutes = {toml_value(results['minutes'])}", "",
+        f"phrase_shares = {toml_value(list(examples.PHRASE_SHARES))}", f"minutes = {toml_value(results['minutes'])}",
+        f"verifier_windows = {results.get('verifier_windows', 0)}", f"verifier_epochs = {verifier.EPOCHS}",
+        f"verifier_seed = {verifier.SEED}",
+        f"detector_kept = {toml_value(bool(results.get('detector_kept', False)))}", "",
         "[evaluation]",
         f"held_out = {toml_value(HELD_OUT)}",
         f"detection_streams = {len(results['rows'])}",
@@ -118,6 +122,8 @@ def write_manifest(path, results, words, totals):
     ]
     lines += real_phone_summary(results["real_phone"])
     lines += other_speech_summary(results["other_speech"])
+    lines += real_phone_summary(results["real_phone_before"], "one_stage_")
+    lines += other_speech_summary(results["other_speech_before"], "one_stage_")
     lines += [f"{k} = {toml_value(v)}" for k, v in totals.items()]
     for key in ("detection", "real_detection", "synthetic_detection", "fa_per_hour", "fa_per_hour_cross_checked",
                 "latency_median_s"):
@@ -236,15 +242,20 @@ def sweep_table(det_table, fa_table):
     return "\n".join(lines)
 
 
+OUTPUT_MEANING = {
+    False: "logits over `classes` for the 1.0 s window; softmax gives P(class)",
+    True: "logits over `classes` for the 1.0 s window, the detector's then the verifier's; "
+          "each stage's softmax gives its P(class)"}
+
 REAL_SPLITS = {"held_out": "held-out callers (never trained on, no threshold set on them)",
                "validation": "validation callers (the split thresholds may be set on)"}
 
 
-def real_phone_summary(real):
+def real_phone_summary(real, stage=""):
     """The manifest's real-phone figures: held-out callers, then validation."""
     lines = []
     for split, f in real.items():
-        prefix = f"real_phone_{split}"
+        prefix = f"{stage}real_phone_{split}"
         lines += [f"{prefix}_sessions = {f['sessions']}", f"{prefix}_operator_clips = {f['operator_clips']}",
                   f"{prefix}_operator_detection = {toml_value(f['detection'])}",
                   f"{prefix}_other_speech_hours = {toml_value(f['hours'])}",
@@ -253,13 +264,13 @@ def real_phone_summary(real):
     return lines
 
 
-def other_speech_summary(other):
+def other_speech_summary(other, stage=""):
     lines = []
     for name, (counts, hours, _) in other.items():
-        key = name.lower().replace(" ", "_").replace("-", "_")
-        lines += [f"other_speech_{key}_hours = {toml_value(hours)}",
-                  f"other_speech_{key}_trigger_fa_per_hour = {toml_value(sum(counts[w] for w in TRIGGER_WORDS) / hours)}",
-                  f"other_speech_{key}_events_per_hour = {toml_value(sum(counts.values()) / hours)}"]
+        key = stage + "other_speech_" + name.lower().replace(" ", "_").replace("-", "_")
+        lines += [f"{key}_hours = {toml_value(hours)}",
+                  f"{key}_trigger_fa_per_hour = {toml_value(sum(counts[w] for w in TRIGGER_WORDS) / hours)}",
+                  f"{key}_events_per_hour = {toml_value(sum(counts.values()) / hours)}"]
     return lines
 
 
@@ -304,6 +315,42 @@ def real_phone_section(real):
     return "\n\n".join(parts[:1]) + "\n\n" + "\n".join(parts[1:])
 
 
+def two_stage_table(results, words):
+    """Markdown: the detector alone (at the targets' thresholds) against both
+    stages, on the held-out callers first, then the other held-out speech."""
+    def per_hour(counts, hours, only=None):
+        return sum(n for w, n in counts.items() if only is None or w in only) / hours
+
+    before, after = results["real_phone_before"], results["real_phone"]
+    lines = ["| held-out speech | figure | detector alone | detector + verifier |", "|---|---|---|---|"]
+    for split, label in (("held_out", "WUW held-out callers"), ("validation", "WUW validation callers (thresholds)")):
+        b, a = before[split], after[split]
+        lines += [f"| {label} | \"operator\" detected (of {a['operator_clips']}) | {b['detection'] * 100:.1f} % | "
+                  f"**{a['detection'] * 100:.1f} %** |",
+                  f"| | trigger-word false accepts per hour | {b['trigger_fa_per_hour']:.2f} | "
+                  f"**{a['trigger_fa_per_hour']:.2f}** |",
+                  f"| | keyword events of any word per hour | {b['events_per_hour']:.1f} | "
+                  f"**{a['events_per_hour']:.1f}** |"]
+    for name, (counts, hours, _) in results["other_speech"].items():
+        old = results["other_speech_before"][name][0]
+        lines += [f"| {name} ({hours:.2f} h) | trigger-word false accepts per hour | "
+                  f"{per_hour(old, hours, TRIGGER_WORDS):.2f} | **{per_hour(counts, hours, TRIGGER_WORDS):.2f}** |",
+                  f"| | events of any word per hour | {per_hour(old, hours):.1f} | **{per_hour(counts, hours):.1f}** |"]
+    old_counts, fa_hours = results["fa_before"]
+    lines += [f"| RAVDESS + TESS ({fa_hours:.2f} h, thresholds are set on it too) | trigger-word false accepts per hour | "
+              f"{per_hour(old_counts, fa_hours, TRIGGER_WORDS):.2f} | "
+              f"**{per_hour(results['fa_counts'], fa_hours, TRIGGER_WORDS):.2f}** |",
+              f"| | events of any word per hour | {per_hour(old_counts, fa_hours):.1f} | "
+              f"**{per_hour(results['fa_counts'], fa_hours):.1f}** |"]
+    labels = np.array([s[1] for s in results["streams"]])
+    old_hits = np.array([r[0] for r in results["rows_before"]])
+    old_mean = np.mean([old_hits[labels == w].mean() for w in TRIGGER_WORDS])
+    lines.append(f"| held-out synthetic voices and real speakers ({len(labels)} streams) | mean detection of the "
+                 f"{len(TRIGGER_WORDS)} trigger words | {old_mean * 100:.1f} % | "
+                 f"**{np.mean([words[w]['detection'] for w in TRIGGER_WORDS]) * 100:.1f} %** |")
+    return "\n".join(lines)
+
+
 def write_doc(path, results, words, totals):
     sources = Counter(s[4] for s in results["streams"])
     nuisance = "\n".join(f"| {name} | {hours * 60:.0f} min | {sum(c.values())} | "
@@ -340,6 +387,21 @@ def write_doc(path, results, words, totals):
         by_source=source_table(results), trigger_status=trigger_status(words),
         grid=", ".join(str(t) for t in evaluate.THRESHOLD_GRID), minutes=results["minutes"],
         thresholds=", ".join(f"{w} {words[w]['threshold']}" for w in WORDS),
+        n_outputs=len(CLASSES) * (2 if results["verify"] else 1),
+        verifier_note=(f"`--verifier-only`, {results['minutes']:.0f} min (the detector's networks are those of "
+                       "the full run before it)" if results.get("detector_kept")
+                       else f"a full run, {results['minutes']:.0f} min"),
+        verify=", ".join(f"{w} {results['verify'][w]}" for w in WORDS) if results["verify"] else "none",
+        two_stage=two_stage_table(results, words),
+        verifier_grid=", ".join(str(t) for t in evaluate.VERIFIER_GRID[:8]) + " and on up the detector's grid (below)",
+        detector_slack=results["detector_slack"],
+        verifier_windows=results.get("verifier_windows", 0), verifier_epochs=verifier.EPOCHS,
+        operator_after=verifier.OPERATOR_AFTER_S, other_stride=verifier.OTHER_STRIDE,
+        hard_repeat=verifier.HARD_REPEAT, held_trigger=results["real_phone"]["held_out"]["trigger_fa_per_hour"],
+        held_events=results["real_phone"]["held_out"]["events_per_hour"],
+        held_operator=results["real_phone"]["held_out"]["detection"] * 100,
+        held_clips=results["real_phone"]["held_out"]["operator_clips"],
+        val_operator=results["real_phone"]["validation"]["detection"] * 100,
     )
     path.write_text(text, encoding="utf-8")
 

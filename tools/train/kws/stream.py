@@ -14,10 +14,18 @@ threshold and the word is also the arg-max class of the latest window;
 then nothing fires for `refractory_s`, and that word fires again only after
 a window where it was not the top class (re-arming). The event time is the
 end of the window that fired.
+
+A model with a verifier (a second stage) outputs a second set of logits
+over the same classes for the same window: a candidate the rule above
+finds fires only if the verifier's P of that word in that window (its own
+softmax) also reaches the word's verifier threshold; a candidate the
+verifier turns down changes nothing (no refractory time, no re-arming).
 """
 from dataclasses import dataclass
 
 import numpy as np
+
+from .vocab import CLASSES
 
 SAMPLE_RATE = 8000
 WINDOW = 8000
@@ -95,23 +103,33 @@ def softmax(logits):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def stage_softmax(logits):
+    """P from a model's logits [n, C] or, with a verifier, [n, 2C]: each
+    stage's C logits are a softmax of their own."""
+    return np.concatenate([softmax(stage) for stage in np.split(logits, logits.shape[1] // len(CLASSES), axis=1)],
+                          axis=1)
+
+
 def probabilities(session, audio, batch=512):
-    """P per window [n, C] (zeros where the VAD skipped) and the window end times."""
+    """P per window [n, C], or [n, 2C] with a verifier (detector, then
+    verifier; zeros where the VAD skipped) and the window end times."""
     batch_windows, ends = windows(audio)
     is_voiced = voiced(batch_windows)
-    n_classes = session.get_outputs()[0].shape[1]
-    probs = np.zeros((len(batch_windows), n_classes), np.float32)
+    n_outputs = session.get_outputs()[0].shape[1]
+    probs = np.zeros((len(batch_windows), n_outputs), np.float32)
     scored = np.where(is_voiced)[0]
     for start in range(0, len(scored), batch):
         rows = scored[start:start + batch]
-        probs[rows] = softmax(session.run(None, {"audio": batch_windows[rows]})[0])
+        probs[rows] = stage_softmax(session.run(None, {"audio": batch_windows[rows]})[0])
     return probs, is_voiced, ends
 
 
-def detect(probs, is_voiced, ends, classes, thresholds, smoothing=SMOOTHING, refractory_s=REFRACTORY_S):
+def detect(probs, is_voiced, ends, classes, thresholds, smoothing=SMOOTHING, refractory_s=REFRACTORY_S, verify=None):
     """Events from per-window P. `thresholds`: {word: threshold} of the words
-    listened for (the gateway's KeywordDecider hears only these)."""
+    listened for (the gateway's KeywordDecider hears only these); `verify`:
+    {word: verifier threshold}, or None for the detector alone."""
     word_columns = [i for i, c in enumerate(classes) if c in thresholds]
+    verifier, probs = probs[:, len(classes):], probs[:, :len(classes)]
     word_thresholds = np.array([thresholds[classes[i]] for i in word_columns])
     word_probs = probs[:, word_columns]
     history = np.concatenate([np.zeros((smoothing - 1, len(word_columns)), np.float32), word_probs])
@@ -119,6 +137,9 @@ def detect(probs, is_voiced, ends, classes, thresholds, smoothing=SMOOTHING, ref
     best = smoothed.argmax(axis=1)
     best_p = smoothed[np.arange(len(best)), best]
     fires = is_voiced & (best_p >= word_thresholds[best]) & (probs.argmax(axis=1) == np.array(word_columns)[best])
+    if verify is not None:
+        verify_thresholds = np.array([verify[classes[i]] for i in word_columns])
+        fires &= verifier[np.arange(len(best)), np.array(word_columns)[best]] >= verify_thresholds[best]
     top = probs.argmax(axis=1)
     events, last = [], -np.inf
     armed = np.ones(len(word_columns), bool)
