@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::faults::place;
-use super::harness::{options_request, sip_exchange, Gateway, Running};
-use super::sipp_test;
+use super::harness::{options_request, sip_exchange, Running};
+use super::records::repeat_aware_gateway;
 use crate::repo_path;
 
 /// Kamailio on `port`, dispatching new calls over `gateways` (SIP ports).
@@ -75,17 +75,8 @@ impl Drop for Kamailio {
 fn calls_through_kamailio_reach_both_gateways_and_the_second_knows_the_repeat_caller() {
     let server = crate::pg_server::PgServer::start();
     let url = server.database("behind_kamailio");
-    // A wait-timeout transfer starts at normal priority; one earlier call
-    // raises it a step (repeat_caller_calls = 1).
-    let start = |block: u16| {
-        let (ports, dir) = sipp_test(block);
-        let config = super::harness::gateway_toml(ports, 0.0)
-            + &format!("\n[policy]\nmax_wait_s = 4.0\nrepeat_caller_calls = 1\n\n[store]\nurl = \"{url}\"\n");
-        let gateway = Gateway::start_with(dir.path(), ports, &config, Some(1));
-        (ports, dir, gateway)
-    };
-    let (ports_a, dir_a, mut gateway_a) = start(38);
-    let (ports_b, _dir_b, mut gateway_b) = start(39);
+    let (ports_a, dir_a, mut gateway_a) = repeat_aware_gateway(38, &url);
+    let (ports_b, _dir_b, mut gateway_b) = repeat_aware_gateway(39, &url);
     let proxy = ports_a.sip + 8;
     let _kamailio = Kamailio::start(dir_a.path(), proxy, &[ports_a.sip, ports_b.sip]);
     let caller = "+15550100555";

@@ -211,21 +211,28 @@ fn a_caller_kept_waiting_past_max_wait_is_transferred_for_wait_timeout_and_queue
     assert_eq!(listed[0]["transfer_target"], "agents", "{}", listed[0]);
 }
 
+/// A gateway (port block `block`, one call) on the store at `url`, whose
+/// wait-timeout transfer starts at normal priority and goes a step higher
+/// for a caller with one earlier call (repeat_caller_calls = 1).
+pub fn repeat_aware_gateway(
+    block: u16,
+    url: &str,
+) -> (super::harness::Ports, tempfile::TempDir, Gateway) {
+    let (ports, dir) = sipp_test(block);
+    let config = super::harness::gateway_toml(ports, 0.0)
+        + &format!(
+            "\n[policy]\nmax_wait_s = 4.0\nrepeat_caller_calls = 1\n\n[store]\nurl = \"{url}\"\n"
+        );
+    let gateway = Gateway::start_with(dir.path(), ports, &config, Some(1));
+    (ports, dir, gateway)
+}
+
 #[test]
 fn two_gateways_sharing_one_postgres_store_know_a_repeat_caller_whichever_takes_the_call() {
     let server = crate::pg_server::PgServer::start();
     let url = server.database("shared");
-    // A wait-timeout transfer starts at normal priority; one earlier call
-    // raises it a step (repeat_caller_calls = 1).
-    let start = |block: u16| {
-        let (ports, dir) = sipp_test(block);
-        let config = super::harness::gateway_toml(ports, 0.0)
-            + &format!("\n[policy]\nmax_wait_s = 4.0\nrepeat_caller_calls = 1\n\n[store]\nurl = \"{url}\"\n");
-        let gateway = Gateway::start_with(dir.path(), ports, &config, Some(1));
-        (ports, dir, gateway)
-    };
-    let (ports_a, dir_a, mut first_gateway) = start(36);
-    let (ports_b, dir_b, mut second_gateway) = start(37);
+    let (ports_a, dir_a, mut first_gateway) = repeat_aware_gateway(36, &url);
+    let (ports_b, dir_b, mut second_gateway) = repeat_aware_gateway(37, &url);
     let caller = "+15550100444";
     place(dir_a.path(), ports_a.sip, caller, "calm_caller", &[])
         .caller
