@@ -18,6 +18,7 @@ pub mod menu;
 pub mod metrics;
 pub mod models;
 pub mod paths;
+pub mod queues;
 pub mod recording;
 pub mod replay;
 pub mod rtp;

@@ -28,6 +28,8 @@ pub struct Metrics {
     ended: Mutex<BTreeMap<&'static str, u64>>,
     transfers: Mutex<BTreeMap<&'static str, u64>>,
     keywords: AtomicU64,
+    /// Callers in voicegate's lines waiting for an agent now.
+    waiting: AtomicU64,
     anger: Mutex<Histogram>,
     inference: Mutex<Histogram>,
     queue_wait: Mutex<Histogram>,
@@ -82,6 +84,7 @@ impl Default for Metrics {
             ended: Mutex::default(),
             transfers: Mutex::default(),
             keywords: AtomicU64::default(),
+            waiting: AtomicU64::default(),
             anger: Histogram::new(ANGER_BUCKETS),
             inference: Histogram::new(INFERENCE_BUCKETS),
             queue_wait: Histogram::new(QUEUE_WAIT_BUCKETS),
@@ -108,6 +111,8 @@ impl Metrics {
             answered,
         );
         let _ = writeln!(text, "# HELP voicegate_calls_active Calls up now.\n# TYPE voicegate_calls_active gauge\nvoicegate_calls_active {up}");
+        let waiting = self.waiting.load(Ordering::Relaxed);
+        let _ = writeln!(text, "# HELP voicegate_callers_waiting Callers waiting in voicegate's queues for an agent now.\n# TYPE voicegate_callers_waiting gauge\nvoicegate_callers_waiting {waiting}");
         counter(
             &mut text,
             "voicegate_repeat_callers_total",
@@ -161,6 +166,10 @@ impl Metrics {
     }
 
     /// One batch through a model took `seconds`.
+    pub fn set_waiting(&self, callers: usize) {
+        self.waiting.store(callers as u64, Ordering::Relaxed);
+    }
+
     pub fn observe_inference(&self, seconds: f64) {
         if let Ok(mut histogram) = self.inference.lock() {
             histogram.observe(seconds);

@@ -22,6 +22,11 @@ pub enum EventKind {
     Did(Action),
     /// No agent could be reached: the caller hears `prompt` and waits.
     Queued { prompt: String, retry_s: f64 },
+    /// The waiting caller's place in the line, told when it changes.
+    QueuePlace {
+        position: usize,
+        expected_wait_s: f64,
+    },
     /// The call is over; always the last event.
     Ended(Box<CallSummary>),
 }
@@ -206,6 +211,12 @@ fn step_value(at: Duration, kind: &EventKind) -> Option<Value> {
         }
         EventKind::Queued { prompt, retry_s } => {
             json!({"t": t, "event": "queued", "prompt": prompt, "retry_s": retry_s})
+        }
+        EventKind::QueuePlace {
+            position,
+            expected_wait_s,
+        } => {
+            json!({"t": t, "event": "queue_place", "position": position, "expected_wait_s": expected_wait_s})
         }
         _ => return None,
     })

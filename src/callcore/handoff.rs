@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use super::events::Via;
+use crate::engine::Priority;
+use crate::queues::Place;
 
 /// How the hand-over waits and retries.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +19,8 @@ pub struct HandoffSettings {
     /// How long a REFER the phone accepted may go without a final NOTIFY
     /// before voicegate takes the transfer as done and leaves the call.
     pub notify_wait: Duration,
+    /// Tell a waiting caller their place and expected wait when it changes.
+    pub announce_place: bool,
 }
 
 impl Default for HandoffSettings {
@@ -25,6 +29,7 @@ impl Default for HandoffSettings {
             sorry_prompt: "agents_busy".into(),
             retry: Duration::from_secs(15),
             notify_wait: Duration::from_secs(10),
+            announce_place: true,
         }
     }
 }
@@ -44,6 +49,8 @@ pub enum HandoffReport {
     /// call could be placed at all).
     AgentFailed(u16),
     AgentHungUp,
+    /// The caller's place in the line of callers waiting for an agent.
+    Place(Place),
 }
 
 /// What signalling or media must do for a call.
@@ -61,6 +68,20 @@ pub enum Command {
     HangUpAgent,
     /// End the caller's leg (BYE).
     HangUp,
+    /// Wait in this queue's line: no agent could be reached.
+    JoinQueue {
+        queue: String,
+        priority: Priority,
+    },
+    /// An agent took the caller: out of the line.
+    LeaveQueue,
+}
+
+/// The line a caller waits in when no agent can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitIn {
+    pub queue: String,
+    pub priority: Priority,
 }
 
 /// What the hand-over needs done.
@@ -71,6 +92,11 @@ pub enum HandoffAction {
     Sorry {
         prompt: String,
         retry_s: f64,
+    },
+    /// Tell the caller these prompts: their place and expected wait.
+    Announce {
+        place: Place,
+        prompts: Vec<String>,
     },
     /// The caller was handed over (or the agent left): the call is over.
     Leave {
@@ -94,6 +120,11 @@ pub struct Handoff {
     state: State,
     uri: String,
     via: Option<Via>,
+    wait_in: Option<WaitIn>,
+    in_line: bool,
+    /// In the line of waiting callers; `None` until the line tells (or
+    /// where there is none, as in replay: then the caller retries alone).
+    position: Option<usize>,
     actions: Vec<HandoffAction>,
 }
 
@@ -104,12 +135,16 @@ impl Handoff {
             state: State::Idle,
             uri: String::new(),
             via: None,
+            wait_in: None,
+            in_line: false,
+            position: None,
             actions: Vec::new(),
         }
     }
 
-    /// Hands the call to `uri`, by REFER first.
-    pub fn start(&mut self, uri: String) {
+    /// Hands the call to `uri`, by REFER first; waits in `wait_in` if no
+    /// agent can be reached.
+    pub fn start(&mut self, uri: String, wait_in: WaitIn) {
         if self.state != State::Idle {
             return;
         }
@@ -117,6 +152,7 @@ impl Handoff {
         self.via = Some(Via::Refer);
         self.signal(Command::Refer { uri: uri.clone() });
         self.uri = uri;
+        self.wait_in = Some(wait_in);
     }
 
     pub fn is_started(&self) -> bool {
@@ -152,10 +188,16 @@ impl Handoff {
                 self.state = State::Bridged;
                 self.via = Some(Via::Bridge);
                 self.signal(Command::Bridge);
+                self.leave_line();
             }
             (HandoffReport::AgentAnswered, _) => self.signal(Command::HangUpAgent),
             (HandoffReport::AgentFailed(_), State::CallingAgent) => self.queue(now),
             (HandoffReport::AgentHungUp, State::Bridged) => self.finish(true),
+            (HandoffReport::Place(place), State::Queued { .. } | State::CallingAgent)
+                if self.in_line =>
+            {
+                self.take_place(place)
+            }
             _ => {}
         }
     }
@@ -166,7 +208,7 @@ impl Handoff {
             State::Referring {
                 accepted_at: Some(at),
             } => Some(at + self.settings.notify_wait),
-            State::Queued { retry_at } => Some(retry_at),
+            State::Queued { retry_at } if self.at_head() => Some(retry_at),
             _ => None,
         }
     }
@@ -209,6 +251,38 @@ impl Handoff {
             prompt: self.settings.sorry_prompt.clone(),
             retry_s: self.settings.retry.as_secs_f64(),
         });
+        if !self.in_line {
+            if let Some(WaitIn { queue, priority }) = self.wait_in.clone() {
+                self.in_line = true;
+                self.signal(Command::JoinQueue { queue, priority });
+            }
+        }
+    }
+
+    /// Only the head of the line tries the agent: the others wait their turn.
+    fn at_head(&self) -> bool {
+        self.position.map_or(true, |position| position <= 1)
+    }
+
+    fn take_place(&mut self, place: Place) {
+        let reached_head = place.position == 1 && !self.at_head();
+        self.position = Some(place.position);
+        if self.settings.announce_place {
+            let prompts = announcement(place);
+            self.actions
+                .push(HandoffAction::Announce { place, prompts });
+        }
+        if reached_head && matches!(self.state, State::Queued { .. }) {
+            self.call_agent();
+        }
+    }
+
+    fn leave_line(&mut self) {
+        if self.in_line {
+            self.in_line = false;
+            self.position = None;
+            self.signal(Command::LeaveQueue);
+        }
     }
 
     fn finish(&mut self, by_agent: bool) {
@@ -219,6 +293,38 @@ impl Handoff {
     fn signal(&mut self, command: Command) {
         self.actions.push(HandoffAction::Signal(command));
     }
+}
+
+/// The prompts that tell a waiting caller their place ("queue_position_1"
+/// to "_9", then "queue_position_more") and expected wait in whole minutes
+/// ("queue_wait_1" to "_5", then "queue_wait_more").
+pub fn announcement(place: Place) -> Vec<String> {
+    let position = match place.position {
+        1..=9 => place.position.to_string(),
+        _ => "more".to_string(),
+    };
+    let minutes = place.expected_wait.as_secs().div_ceil(60).max(1);
+    let wait = match minutes {
+        1..=5 => minutes.to_string(),
+        _ => "more".to_string(),
+    };
+    vec![
+        format!("queue_position_{position}"),
+        format!("queue_wait_{wait}"),
+    ]
+}
+
+/// Every prompt [`announcement`] can name, for loading at start-up.
+pub fn announcement_prompts() -> Vec<String> {
+    let numbered = |stem: &'static str, last: usize| {
+        (1..=last)
+            .map(|n| n.to_string())
+            .chain(["more".to_string()])
+            .map(move |n| format!("{stem}_{n}"))
+    };
+    numbered("queue_position", 9)
+        .chain(numbered("queue_wait", 5))
+        .collect()
 }
 
 #[cfg(test)]
@@ -235,7 +341,13 @@ mod tests {
 
     fn started() -> Handoff {
         let mut handoff = Handoff::new(HandoffSettings::default());
-        handoff.start("sip:priority@pbx".into());
+        handoff.start(
+            "sip:priority@pbx".into(),
+            WaitIn {
+                queue: "priority".into(),
+                priority: Priority::High,
+            },
+        );
         handoff
     }
 
@@ -317,11 +429,17 @@ mod tests {
         handoff.report(secs(1.5), HandoffReport::AgentFailed(486));
         let actions = drain(&mut handoff);
         assert_eq!(
-            actions.last(),
-            Some(&HandoffAction::Sorry {
-                prompt: "agents_busy".into(),
-                retry_s: 15.0
-            })
+            actions[actions.len() - 2..],
+            [
+                HandoffAction::Sorry {
+                    prompt: "agents_busy".into(),
+                    retry_s: 15.0
+                },
+                HandoffAction::Signal(Command::JoinQueue {
+                    queue: "priority".into(),
+                    priority: Priority::High
+                })
+            ]
         );
         assert_eq!(handoff.via(), Some(Via::Queued));
         assert_eq!(handoff.next_timeout(), Some(secs(16.5)));
@@ -332,6 +450,95 @@ mod tests {
         ));
         handoff.report(secs(17.0), HandoffReport::AgentFailed(486));
         assert_eq!(handoff.next_timeout(), Some(secs(32.0)));
+    }
+
+    fn waiting_behind_others() -> Handoff {
+        let mut handoff = started();
+        handoff.report(secs(1.0), HandoffReport::ReferRefused(501));
+        handoff.report(secs(1.5), HandoffReport::AgentFailed(486));
+        drain(&mut handoff);
+        handoff.report(secs(1.5), HandoffReport::Place(place(3, 180)));
+        handoff
+    }
+
+    fn place(position: usize, wait_s: u64) -> Place {
+        Place {
+            position,
+            expected_wait: Duration::from_secs(wait_s),
+        }
+    }
+
+    #[test]
+    fn a_caller_behind_others_hears_their_place_and_waits_without_trying_the_agent() {
+        let mut handoff = waiting_behind_others();
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::Announce {
+                place: place(3, 180),
+                prompts: vec!["queue_position_3".into(), "queue_wait_3".into()]
+            }]
+        );
+        assert_eq!(
+            handoff.next_timeout(),
+            None,
+            "only the head of the line retries"
+        );
+        handoff.handle_timeout(secs(100.0));
+        assert!(drain(&mut handoff).is_empty());
+    }
+
+    #[test]
+    fn reaching_the_head_of_the_line_tries_the_agent_at_once_and_an_answer_leaves_the_line() {
+        let mut handoff = waiting_behind_others();
+        drain(&mut handoff);
+        handoff.report(secs(40.0), HandoffReport::Place(place(1, 60)));
+        let actions = drain(&mut handoff);
+        assert!(
+            matches!(
+                &actions[..],
+                [
+                    HandoffAction::Announce { .. },
+                    HandoffAction::Signal(Command::CallAgent { .. })
+                ]
+            ),
+            "{actions:?}"
+        );
+        handoff.report(secs(41.0), HandoffReport::AgentAnswered);
+        assert_eq!(
+            drain(&mut handoff),
+            [
+                HandoffAction::Signal(Command::Bridge),
+                HandoffAction::Signal(Command::LeaveQueue)
+            ]
+        );
+        handoff.report(secs(42.0), HandoffReport::Place(place(1, 60)));
+        assert!(
+            drain(&mut handoff).is_empty(),
+            "out of the line: no more places"
+        );
+    }
+
+    #[test]
+    fn the_announcement_names_places_to_nine_and_waits_to_five_minutes() {
+        assert_eq!(
+            announcement(place(1, 0)),
+            ["queue_position_1", "queue_wait_1"]
+        );
+        assert_eq!(
+            announcement(place(9, 61)),
+            ["queue_position_9", "queue_wait_2"]
+        );
+        assert_eq!(
+            announcement(place(10, 301)),
+            ["queue_position_more", "queue_wait_more"]
+        );
+        let every = announcement_prompts();
+        assert_eq!(every.len(), 16);
+        for (position, wait) in [(1, 0), (4, 200), (12, 9_000)] {
+            for prompt in announcement(place(position, wait)) {
+                assert!(every.contains(&prompt), "{prompt} is loaded at start-up");
+            }
+        }
     }
 
     #[test]

@@ -30,13 +30,13 @@ use std::time::{Duration, SystemTime};
 
 pub use events::{json_event, CallEvent, CallSummary, EndedBy, EventKind, TransferOutcome, Via};
 pub use front::{AngerSetup, FrontEnd, KeywordSetup, Model, ScoreJob, MAX_PENDING};
-pub use handoff::{Command, HandoffReport, HandoffSettings};
+pub use handoff::{announcement_prompts, Command, HandoffReport, HandoffSettings};
 pub use prompts::{PromptFrame, FRAME};
 pub use sink::{Collect, EventSink, JsonLines, Sinks};
 
 use crate::engine::{Action, Call, EngineConfig, Input};
 use crate::menu::Menu;
-use handoff::{Handoff, HandoffAction};
+use handoff::{Handoff, HandoffAction, WaitIn};
 use prompts::{Asker, PromptSchedule};
 
 /// Who is calling, as the INVITE says.
@@ -379,8 +379,12 @@ impl CallCore {
                     outcome.uri = uri.clone();
                 }
                 self.prompts.stop();
+                let wait_in = WaitIn {
+                    queue: transfer.target.clone(),
+                    priority: transfer.priority,
+                };
                 self.handoff
-                    .start(uri.unwrap_or_else(|| transfer.target.clone()));
+                    .start(uri.unwrap_or_else(|| transfer.target.clone()), wait_in);
                 self.run_handoff(at);
             }
             Action::HangUp { .. } => self.hang_up(EndedBy::Gateway),
@@ -401,6 +405,16 @@ impl CallCore {
                     self.prompts.stop();
                     self.prompts.queue(at, prompt.clone(), Asker::Handoff);
                     self.emit(at, EventKind::Queued { prompt, retry_s });
+                }
+                HandoffAction::Announce { place, prompts } => {
+                    for prompt in prompts {
+                        self.prompts.queue(at, prompt, Asker::Handoff);
+                    }
+                    let kind = EventKind::QueuePlace {
+                        position: place.position,
+                        expected_wait_s: place.expected_wait.as_secs_f64().round(),
+                    };
+                    self.emit(at, kind);
                 }
                 HandoffAction::Leave { by_agent } => self.hang_up(if by_agent {
                     EndedBy::Agent

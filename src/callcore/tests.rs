@@ -8,6 +8,7 @@ use crate::audio::FRAME_SAMPLES;
 use crate::engine::{Action, Reason};
 use crate::infer::Calibration;
 use crate::menu::parse_menu;
+use crate::queues::Place;
 
 const MENU: &str = r#"
 entry = "main"
@@ -291,8 +292,40 @@ fn a_refused_refer_bridges_to_the_agent_and_a_busy_agent_queues_the_caller() {
         2,
         "tried again after transfer.retry_s"
     );
+    assert!(
+        call.commands
+            .iter()
+            .any(|c| matches!(c, Command::JoinQueue { queue, .. } if queue == "priority")),
+        "{:?}",
+        call.commands
+    );
+    call.input(
+        16.6,
+        CoreInput::Handoff(HandoffReport::Place(Place {
+            position: 2,
+            expected_wait: secs(100.0),
+        })),
+    );
+    let place = call
+        .events
+        .last()
+        .map(|event| (event.at, event.kind.clone()));
+    assert_eq!(
+        place,
+        Some((
+            secs(16.6),
+            EventKind::QueuePlace {
+                position: 2,
+                expected_wait_s: 100.0
+            }
+        ))
+    );
     call.input(17.0, CoreInput::Handoff(HandoffReport::AgentAnswered));
-    assert_eq!(call.commands.last(), Some(&Command::Bridge));
+    assert_eq!(
+        call.commands[call.commands.len() - 2..],
+        [Command::Bridge, Command::LeaveQueue],
+        "the agent took the caller: out of the line"
+    );
     assert!(call.core.is_bridged());
     call.timeout(60.0);
     assert!(!call.core.is_over(), "a bridged call is not a dead line");

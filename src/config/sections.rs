@@ -266,6 +266,12 @@ pub struct TransferSettings {
     pub sorry_prompt: String,
     /// Seconds between attempts to reach an agent for a queued caller.
     pub retry_s: f64,
+    /// Tell waiting callers their place in line and expected wait
+    /// (prompts `queue_position_1`…`_9`, `_more`, `queue_wait_1`…`_5`, `_more`).
+    pub announce_place: bool,
+    /// Seconds each caller ahead is expected to take, until the line has
+    /// served callers and measured it.
+    pub expected_wait_s: f64,
 }
 
 impl Default for TransferSettings {
@@ -273,6 +279,8 @@ impl Default for TransferSettings {
         TransferSettings {
             sorry_prompt: "agents_busy".into(),
             retry_s: 15.0,
+            announce_place: true,
+            expected_wait_s: 60.0,
         }
     }
 }

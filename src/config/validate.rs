@@ -227,6 +227,12 @@ impl GatewayConfig {
                 "must be between 1 and 3600 seconds",
             ),
             (
+                "transfer",
+                "expected_wait_s",
+                within(self.transfer.expected_wait_s, 1.0, 3600.0),
+                "must be between 1 and 3600 seconds",
+            ),
+            (
                 "policy",
                 "anger_threshold",
                 (0.0..=100.0).contains(&policy.anger_threshold),

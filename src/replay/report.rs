@@ -62,6 +62,13 @@ fn describe(kind: &EventKind) -> Option<(&'static str, String)> {
             "queued",
             format!("no agent free: {prompt}, again in {retry_s} s"),
         ),
+        EventKind::QueuePlace {
+            position,
+            expected_wait_s,
+        } => (
+            "queued",
+            format!("place {position} in line, about {expected_wait_s:.0} s to wait"),
+        ),
         EventKind::Heard(Input::PromptDone | Input::Tick)
         | EventKind::Did(Action::StopPrompts)
         | EventKind::Ended(_) => return None,

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
 use super::media::{decode, Leg};
+use super::queues::LineTicket;
 use super::scorer::Scored;
 use super::Shared;
 use crate::audio::FRAME_SAMPLES;
@@ -20,6 +21,7 @@ use crate::callcore::{
     CallCore, CallerId, Command, CoreInput, CoreOutput, CoreSetup, EndedBy, HandoffReport, Model,
     Sinks,
 };
+use crate::queues::Place;
 use crate::recording::CallRecording;
 use crate::rtp::{parse_rtp, DtmfDetector, JitterBuffer, Playout, PACKET_TIME};
 use crate::sip::{AgentState, EndReason, Negotiated, ReferProgress};
@@ -82,6 +84,7 @@ enum Wake {
     Timeout,
     Signal(Option<ToCall>),
     Scored(Scored),
+    Place(Place),
     /// A receive failed (an ICMP error from an earlier send, on some
     /// systems): nothing happened on the call, and no time is due.
     SocketError(std::io::Error),
@@ -105,6 +108,10 @@ pub struct LiveCall {
     packet_samples: usize,
     scored_tx: UnboundedSender<Scored>,
     scored_rx: UnboundedReceiver<Scored>,
+    /// In the line of callers waiting for an agent, and its news.
+    line: Option<LineTicket>,
+    place_tx: UnboundedSender<Place>,
+    place_rx: UnboundedReceiver<Place>,
     recording: Option<CallRecording>,
 }
 
@@ -132,6 +139,7 @@ impl LiveCall {
             core.handle_input(Duration::ZERO, CoreInput::Hold(true));
         }
         let (scored_tx, scored_rx) = mpsc::unbounded_channel();
+        let (place_tx, place_rx) = mpsc::unbounded_channel();
         let recording = shared.recordings.as_ref().and_then(|dir| {
             let recording = CallRecording::create(&recording_path(dir, &setup.id));
             if recording.is_none() {
@@ -156,6 +164,9 @@ impl LiveCall {
             packet_samples: FRAME_SAMPLES,
             scored_tx,
             scored_rx,
+            line: None,
+            place_tx,
+            place_rx,
             recording,
         }
     }
@@ -219,6 +230,7 @@ impl LiveCall {
             _ = sleep_until(timeout.unwrap_or(next_frame)), if timeout.is_some() => Wake::Timeout,
             message = self.inbox.recv() => Wake::Signal(message),
             Some(scored) = self.scored_rx.recv() => Wake::Scored(scored),
+            Some(place) = self.place_rx.recv() => Wake::Place(place),
         }
     }
 
@@ -241,6 +253,9 @@ impl LiveCall {
                     row: scored.row,
                 },
             ),
+            Wake::Place(place) => self
+                .core
+                .handle_input(now, CoreInput::Handoff(HandoffReport::Place(place))),
         }
     }
 
@@ -284,6 +299,15 @@ impl LiveCall {
                 self.signal(ToSignalling::HangUpAgent { call });
             }
             Command::HangUp => self.signal(ToSignalling::HangUp { call }),
+            Command::JoinQueue { queue, priority } => {
+                let board = &self.shared.queue_board;
+                self.line = Some(board.join(&queue, priority, self.place_tx.clone()));
+            }
+            Command::LeaveQueue => {
+                if let Some(ticket) = self.line.take() {
+                    ticket.served();
+                }
+            }
         }
     }
 

@@ -8,6 +8,7 @@ mod call;
 mod http;
 pub(crate) mod media;
 mod ports;
+mod queues;
 mod scorer;
 mod signalling;
 mod tcp;
@@ -21,7 +22,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::audio::{PromptError, PromptLibrary};
-use crate::callcore::{AngerSetup, EventSink, FrontEnd, HandoffSettings, JsonLines, KeywordSetup};
+use crate::callcore::{
+    announcement_prompts, AngerSetup, EventSink, FrontEnd, HandoffSettings, JsonLines, KeywordSetup,
+};
 use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings};
 use crate::engine::EngineConfig;
 use crate::infer::{InferError, KeywordModel};
@@ -32,6 +35,7 @@ use crate::sip::{AdmissionPolicy, AuthPolicy, Registration, UserAgent};
 use crate::store::{Store, StoreSink};
 
 pub use ports::PortPool;
+use queues::QueueBoard;
 pub use signalling::{framed_length, MAX_MESSAGE};
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +97,8 @@ pub struct Shared {
     recordings: Option<PathBuf>,
     /// The one set of counters, kept across reloads.
     metrics: Arc<Metrics>,
+    /// The callers waiting for an agent, kept across reloads.
+    queue_board: Arc<QueueBoard>,
 }
 
 impl Shared {
@@ -137,7 +143,9 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         .build()
         .map_err(ServeError::Runtime)?;
     let metrics = Arc::new(Metrics::default());
-    let shared = Arc::new(load_shared(config, metrics.clone())?);
+    let expected_wait = Duration::from_secs_f64(config.transfer.expected_wait_s);
+    let board = QueueBoard::new(expected_wait, metrics.clone());
+    let shared = Arc::new(load_shared(config, metrics.clone(), board)?);
     runtime.block_on(async {
         let listen = config.sip.listen;
         let listen_error = |transport, source| ServeError::Listen {
@@ -205,6 +213,7 @@ fn apply_sip_settings(ua: &mut UserAgent, config: &GatewayConfig) {
 fn reload(
     current: &GatewayConfig,
     metrics: Arc<Metrics>,
+    board: Arc<QueueBoard>,
 ) -> Result<(GatewayConfig, Shared), String> {
     if !current.source.is_file() {
         return Err(format!(
@@ -213,7 +222,7 @@ fn reload(
         ));
     }
     let config = GatewayConfig::load(&current.source).map_err(|e| e.to_string())?;
-    let shared = load_shared(&config, metrics).map_err(|e| e.to_string())?;
+    let shared = load_shared(&config, metrics, board).map_err(|e| e.to_string())?;
     Ok((config, shared))
 }
 
@@ -320,13 +329,20 @@ async fn start_metrics(config: &GatewayConfig, metrics: Arc<Metrics>) {
     }
 }
 
-fn load_shared(config: &GatewayConfig, metrics: Arc<Metrics>) -> Result<Shared, ServeError> {
+fn load_shared(
+    config: &GatewayConfig,
+    metrics: Arc<Metrics>,
+    queue_board: Arc<QueueBoard>,
+) -> Result<Shared, ServeError> {
     let menu = config.load_menu()?;
     let mut names: Vec<String> = menu::prompt_texts(&menu)
         .into_iter()
         .map(|(name, _)| name)
         .collect();
     names.push(config.transfer.sorry_prompt.clone());
+    if config.transfer.announce_place {
+        names.extend(announcement_prompts());
+    }
     let prompts_dir = config.prompts_dir();
     let prompts =
         PromptLibrary::load(&prompts_dir, names.iter().map(String::as_str)).map_err(|source| {
@@ -347,6 +363,7 @@ fn load_shared(config: &GatewayConfig, metrics: Arc<Metrics>) -> Result<Shared, 
     let handoff = HandoffSettings {
         sorry_prompt: config.transfer.sorry_prompt.clone(),
         retry: Duration::from_secs_f64(config.transfer.retry_s),
+        announce_place: config.transfer.announce_place,
         ..HandoffSettings::default()
     };
     let store_error = |source| ServeError::Store {
@@ -383,5 +400,6 @@ fn load_shared(config: &GatewayConfig, metrics: Arc<Metrics>) -> Result<Shared, 
         repeat_window: config.repeat_window(),
         recordings: config.record_settings().recordings,
         metrics,
+        queue_board,
     })
 }

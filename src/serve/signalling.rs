@@ -198,8 +198,9 @@ impl Signalling {
         );
         let (current, done) = (self.config.clone(), self.reloads_tx.clone());
         let metrics = self.shared.metrics.clone();
+        let board = self.shared.queue_board.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = done.send(super::reload(&current, metrics));
+            let _ = done.send(super::reload(&current, metrics, board));
         });
     }
 

@@ -572,7 +572,8 @@ impl Sipp {
             "-s".into(),
             "800".into(),
         ];
-        args.extend(one_call_args(
+        args.extend(sipp_args(
+            1,
             ports.caller,
             ports.caller_media,
             ports.caller_control,
@@ -598,7 +599,26 @@ impl Sipp {
         ports: Ports,
         timeout_s: u32,
     ) -> Sipp {
-        let args = one_call_args(sip_port, ports.agent_media, ports.agent_control, timeout_s);
+        Sipp::uas_for_calls(dir, label, scenario, (sip_port, 1), ports, timeout_s)
+    }
+
+    /// A UAS on SIP port `port_and_calls.0` for up to `port_and_calls.1`
+    /// calls, with the agent's media and control ports.
+    pub fn uas_for_calls(
+        dir: &Path,
+        label: &str,
+        scenario: &Path,
+        (sip_port, calls): (u16, u32),
+        ports: Ports,
+        timeout_s: u32,
+    ) -> Sipp {
+        let args = sipp_args(
+            calls,
+            sip_port,
+            ports.agent_media,
+            ports.agent_control,
+            timeout_s,
+        );
         let uas = Sipp::start(dir, label, scenario, &args);
         // Its socket is bound before the first call can reach it.
         std::thread::sleep(Duration::from_millis(300));
@@ -661,12 +681,18 @@ impl Sipp {
     }
 }
 
-/// SIPp options for one call on 127.0.0.1 with these SIP, media and control
+/// SIPp options for `calls` calls on 127.0.0.1 with these SIP, media and control
 /// ports; SIPp's global timeout after `timeout_s` seconds is a failure.
-fn one_call_args(sip_port: u16, media_port: u16, control_port: u16, timeout_s: u32) -> Vec<String> {
+fn sipp_args(
+    calls: u32,
+    sip_port: u16,
+    media_port: u16,
+    control_port: u16,
+    timeout_s: u32,
+) -> Vec<String> {
     [
         "-m",
-        "1",
+        &calls.to_string(),
         "-i",
         "127.0.0.1",
         "-p",

@@ -17,6 +17,7 @@ mod harness;
 mod hostile;
 mod kamailio;
 mod pcap;
+mod queues;
 mod records;
 mod sipvicious;
 mod test_caller;
