@@ -4,9 +4,9 @@
 //! REFER and the agent did not answer) waits in its queue's line. Lines are
 //! ordered by transfer priority (VIP, then anger and requests for a person,
 //! raised for live anger and repeat callers; see `engine::policy`), then by
-//! arrival: an angry caller goes ahead of a calm one who waited longer, never
-//! ahead of a VIP. Only the caller at the head tries the agent; the others
-//! hear their place and how long they can expect to wait.
+//! arrival: an angry caller goes ahead of a calm one who waited longer.
+//! Only the caller at the head tries the agent; the others hear their place
+//! and how long they can expect to wait.
 //!
 //! The expected wait is the place times the time the head of this line has
 //! lately taken to be served, a running mean over the callers served,
@@ -191,6 +191,7 @@ fn changed_places(line: &Line, before: &HashMap<u64, Place>) -> Vec<(u64, Place)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Action, Call, EngineConfig, Input};
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
@@ -225,6 +226,79 @@ mod tests {
             positions(&lines.join(secs(3), 4, "agents", Priority::Urgent)),
             [(4, 1), (1, 2), (3, 3), (2, 4)],
             "the VIP goes to the head"
+        );
+    }
+
+    /// The priority the engine gives a caller (no menu) who has had
+    /// `recent_calls` calls lately and gives `inputs`.
+    fn engine_priority(caller: &str, recent_calls: u32, inputs: &[(f64, Input)]) -> Priority {
+        let config = EngineConfig {
+            vip_callers: ["+15550100999".to_string()].into_iter().collect(),
+            ..EngineConfig::default()
+        };
+        let mut call = Call::new(std::sync::Arc::new(config), None);
+        let started = Input::Started {
+            caller: caller.into(),
+            dialed: "800".into(),
+            recent_calls,
+            verified: true,
+        };
+        call.handle(Duration::ZERO, started);
+        for (at, input) in inputs {
+            call.handle(Duration::from_secs_f64(*at), input.clone());
+        }
+        std::iter::from_fn(|| call.poll_action())
+            .find_map(|action| match action {
+                Action::Transfer(transfer) => Some(transfer.priority),
+                _ => None,
+            })
+            .expect("a transfer")
+    }
+
+    #[test]
+    fn repeat_vip_and_angry_callers_wait_in_the_order_of_the_priority_the_engine_gives_them() {
+        let waited_too_long = [(91.0, Input::Tick)];
+        let angry = [(10.0, 90.0), (10.5, 91.0), (11.0, 92.0)]
+            .map(|(at, score)| (at, Input::Anger { score }));
+        let callers = [
+            (
+                "calm, waited too long",
+                engine_priority("+15550100001", 0, &waited_too_long),
+            ),
+            (
+                "repeat caller, waited too long",
+                engine_priority("+15550100002", 2, &waited_too_long),
+            ),
+            ("angry", engine_priority("+15550100003", 0, &angry)),
+            ("VIP", engine_priority("+15550100999", 0, &[])),
+        ];
+        assert_eq!(
+            callers.map(|(_, priority)| priority),
+            [
+                Priority::Normal,
+                Priority::High,
+                Priority::Urgent,
+                Priority::Urgent
+            ]
+        );
+        let mut lines = WaitingLines::new(secs(60));
+        let mut order = Vec::new();
+        for (call, (_, priority)) in callers.iter().enumerate() {
+            for (moved, place) in lines.join(secs(call as u64), call as u64, "agents", *priority) {
+                order.retain(|waiting| *waiting != moved);
+                order.insert(place.position - 1, moved);
+            }
+        }
+        let names: Vec<&str> = order.iter().map(|&call| callers[call as usize].0).collect();
+        assert_eq!(
+            names,
+            [
+                "angry",
+                "VIP",
+                "repeat caller, waited too long",
+                "calm, waited too long"
+            ],
+            "urgent first (in arrival order), then high, then normal"
         );
     }
 

@@ -1,6 +1,7 @@
 //! The line of callers waiting for an agent, on live calls: two callers
 //! whose phones refuse the REFER and whose agent is busy wait in one line,
-//! the angrier (higher priority) one ahead, each told their place.
+//! the angrier (higher priority) one ahead, each told their place; and a
+//! caller kept waiting in the IVR past `max_wait_s` goes to the agents.
 
 use std::time::Duration;
 
@@ -8,7 +9,10 @@ use serde_json::Value;
 
 use super::harness::{gateway_toml, scenario, Gateway, Ports, Sipp};
 use super::pcap::CallerMedia;
-use super::{caller_pcap, press_zero_three_times, refer_values, sipp_test, CALLER_LIMIT};
+use super::{
+    caller_pcap, expect_transfer, press_zero_three_times, refer_to, refer_values, sipp_test,
+    the_call, CALLER_LIMIT,
+};
 use crate::repo_path;
 
 /// The places one call was told, in order.
@@ -110,5 +114,38 @@ fn an_angry_caller_waits_ahead_of_a_calm_one_who_came_first_and_both_hear_their_
         .filter(|e| e["event"] == "queue_place")
         .count();
     assert_eq!(waiting, 4, "{}", context());
+    gateway.assert_exits_by_itself(super::EXIT_LIMIT);
+}
+
+#[test]
+fn a_sipp_caller_kept_waiting_past_max_wait_is_referred_to_the_agents_for_wait_timeout() {
+    let (ports, dir) = sipp_test(40);
+    // 6 s here instead of the sample's 90 s; the caller never chooses.
+    let config = gateway_toml(ports, 0.0) + "\n[policy]\nmax_wait_s = 6.0\n";
+    let mut gateway = Gateway::start_with(dir.path(), ports, &config, Some(1));
+    let pcap = caller_pcap(dir.path(), &CallerMedia::silence(12.0));
+    let values = [
+        ("PCAP", pcap.display().to_string()),
+        ("QUEUE", refer_to(ports, "agents")),
+        ("REFER_TIMEOUT_MS", "12000".into()),
+    ];
+    let xml = scenario(dir.path(), "caller_referred.xml", &values);
+    Sipp::caller(dir.path(), ports, &xml).assert_success(CALLER_LIMIT, Some(&gateway));
+    let call = the_call(&gateway);
+    expect_transfer(&call, &gateway, "wait_timeout", "agents", "refer");
+    let at = call["transfer"]["t"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (6.0..6.1).contains(&at),
+        "transferred at {at} s, max_wait_s 6\n{call}"
+    );
+    let transfer = gateway
+        .events_of(call["call_id"].as_str().unwrap_or_default())
+        .into_iter()
+        .find(|event| event["event"] == "transfer")
+        .unwrap_or_else(|| panic!("no transfer event\n{}", gateway.report()));
+    let waited = transfer["evidence"][0]["waited_s"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert!((6.0..6.1).contains(&waited), "evidence {transfer}");
     gateway.assert_exits_by_itself(super::EXIT_LIMIT);
 }
