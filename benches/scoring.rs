@@ -85,6 +85,7 @@ fn replay_speed(c: &mut Criterion) {
         prompt_lengths: Default::default(),
         queues: Default::default(),
         dtmf: Vec::new(),
+        notice: None,
     };
     let path = repo("fixtures/calls/angry_mid_call/call.flac");
     let mut group = c.benchmark_group("replay");

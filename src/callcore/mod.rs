@@ -77,6 +77,8 @@ pub struct CoreSetup {
     /// A line without a packet from the caller this long is dead; `None`
     /// where there is no line (replay: transfers are decided, not carried out).
     pub inactivity: Option<Duration>,
+    /// Played before anything else: that the call is recorded.
+    pub notice: Option<String>,
 }
 
 /// Something a driver observed.
@@ -144,6 +146,9 @@ impl CallCore {
             },
             outputs: VecDeque::new(),
         };
+        if let Some(notice) = setup.notice {
+            core.prompts.queue(Duration::ZERO, notice, Asker::Gateway);
+        }
         let started = Input::Started {
             caller: setup.caller.caller,
             dialed: setup.caller.dialed,

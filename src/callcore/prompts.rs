@@ -17,6 +17,8 @@ pub const FRAME: Duration = Duration::from_millis((FRAME_SAMPLES as u64 * 1000) 
 pub enum Asker {
     Engine,
     Handoff,
+    /// The gateway's own notice at the start of a call.
+    Gateway,
 }
 
 #[derive(Debug)]

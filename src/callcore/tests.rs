@@ -29,6 +29,7 @@ fn setup(menu: bool) -> CoreSetup {
         ("welcome".to_string(), secs(3.0)),
         ("billing".to_string(), secs(2.0)),
         ("agents_busy".to_string(), secs(1.0)),
+        ("recording_notice".to_string(), secs(2.0)),
     ]);
     let menu = menu.then(|| Arc::new(parse_menu(MENU, Path::new("menu.toml")).unwrap()));
     CoreSetup {
@@ -43,6 +44,7 @@ fn setup(menu: bool) -> CoreSetup {
         )])),
         handoff: HandoffSettings::default(),
         inactivity: Some(secs(5.0)),
+        notice: None,
     }
 }
 
@@ -389,6 +391,34 @@ fn prompts_play_in_turn_and_a_key_cuts_them_short() {
     assert!(
         call.core.prompt_frame(secs(3.0)).is_none(),
         "billing ended at 3.0 s"
+    );
+}
+
+#[test]
+fn the_recording_notice_plays_before_the_menu_and_the_menu_waits_for_it() {
+    let mut call = Driven::new(CoreSetup {
+        notice: Some("recording_notice".into()),
+        inactivity: None,
+        ..setup(true)
+    });
+    let frame = call.core.prompt_frame(secs(1.0)).unwrap();
+    assert_eq!((frame.prompt, frame.index), ("recording_notice", 50));
+    call.timeout(2.0);
+    let frame = call.core.prompt_frame(secs(2.5)).unwrap();
+    assert_eq!(
+        (frame.prompt, frame.index),
+        ("welcome", 25),
+        "welcome from 2.0 s"
+    );
+    call.timeout(5.0);
+    assert!(
+        call.core.prompt_frame(secs(5.0)).is_none(),
+        "welcome ended at 5.0 s"
+    );
+    assert_eq!(
+        call.core.next_timeout(),
+        Some(secs(5.0 + 8.0)),
+        "the no-input wait (8 s) starts when welcome ends, not the notice"
     );
 }
 

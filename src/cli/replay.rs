@@ -131,12 +131,15 @@ fn replay_with_menu<'m>(
     menu: Option<Arc<Menu>>,
     args: &ReplayArgs,
 ) -> Result<RecordingReplay<'m>, Failure> {
-    // Prompts take their real time when a menu runs, as on a live call.
+    // Prompts take their real time when a menu runs, as on a live call,
+    // the recording notice first.
+    let notice = menu.as_ref().and(config.recording_notice());
     let prompt_lengths = match &menu {
         Some(menu) => {
             let names = menu::prompt_texts(menu)
                 .into_iter()
                 .map(|(name, _)| name)
+                .chain(notice.clone())
                 .collect::<Vec<_>>();
             PromptLibrary::load(&config.prompts_dir(), names.iter().map(String::as_str))
                 .map_err(Failure::input)?
@@ -154,6 +157,7 @@ fn replay_with_menu<'m>(
         prompt_lengths: Arc::new(prompt_lengths),
         queues: Arc::new(config.queue_uris()),
         dtmf: args.dtmf.0.clone(),
+        notice,
     })
 }
 

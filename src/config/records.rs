@@ -44,6 +44,9 @@ pub struct RecordingSettings {
     /// Days a recording is kept (0: for ever); older ones are removed at
     /// start and every hour.
     pub retention_days: f64,
+    /// A prompt played to every recorded call before anything else ("" for
+    /// none); a key or a word cuts it short, as any prompt.
+    pub announce: String,
 }
 
 impl Default for RecordingSettings {
@@ -52,6 +55,7 @@ impl Default for RecordingSettings {
             enabled: true,
             dir: PathBuf::from("var/recordings"),
             retention_days: 90.0,
+            announce: String::new(),
         }
     }
 }
@@ -115,6 +119,12 @@ impl GatewayConfig {
     pub fn recording_retention(&self) -> Option<Duration> {
         (self.recording.enabled && self.recording.retention_days > 0.0)
             .then(|| Duration::from_secs_f64(self.recording.retention_days * 86_400.0))
+    }
+
+    /// The prompt that tells a recorded caller so, if one is set.
+    pub fn recording_notice(&self) -> Option<String> {
+        let announce = self.recording.announce.trim();
+        (self.recording.enabled && !announce.is_empty()).then(|| announce.to_string())
     }
 
     /// What the store's sink needs beyond the events.

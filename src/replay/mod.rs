@@ -38,6 +38,7 @@ pub fn replay_setup(
         queues: Arc::default(),
         handoff: HandoffSettings::default(),
         inactivity: None,
+        notice: None,
     }
 }
 

@@ -41,6 +41,8 @@ pub struct RecordingReplay<'a> {
     pub queues: Arc<HashMap<String, String>>,
     /// Keys the caller presses, at seconds of the recording, in time order.
     pub dtmf: Vec<(Duration, char)>,
+    /// The recording notice a live call plays first, if any.
+    pub notice: Option<String>,
 }
 
 impl RecordingReplay<'_> {
@@ -80,6 +82,7 @@ impl RecordingReplay<'_> {
         CoreSetup {
             prompt_lengths: self.prompt_lengths.clone(),
             queues: self.queues.clone(),
+            notice: self.notice.clone(),
             ..super::replay_setup(self.config.clone(), self.menu.clone(), CallerId::default())
         }
     }

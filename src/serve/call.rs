@@ -133,6 +133,7 @@ impl LiveCall {
             queues: shared.queues.clone(),
             handoff: shared.handoff.clone(),
             inactivity: Some(Duration::from_secs_f64(shared.rtp.inactivity_s)),
+            notice: shared.notice.clone(),
         };
         let mut core = CallCore::new(core_setup, Some(shared.front_end()));
         if setup.media.on_hold() {

@@ -95,6 +95,8 @@ pub struct Shared {
     repeat_window: Duration,
     /// Where each call is recorded, if calls are.
     recordings: Option<PathBuf>,
+    /// The prompt that tells callers they are recorded.
+    notice: Option<String>,
     /// The one set of counters, kept across reloads.
     metrics: Arc<Metrics>,
     /// The callers waiting for an agent, kept across reloads.
@@ -343,6 +345,7 @@ fn load_shared(
     if config.transfer.announce_place {
         names.extend(announcement_prompts());
     }
+    names.extend(config.recording_notice());
     let prompts_dir = config.prompts_dir();
     let prompts =
         PromptLibrary::load(&prompts_dir, names.iter().map(String::as_str)).map_err(|source| {
@@ -399,6 +402,7 @@ fn load_shared(
         history,
         repeat_window: config.repeat_window(),
         recordings: config.record_settings().recordings,
+        notice: config.recording_notice(),
         metrics,
         queue_board,
     })

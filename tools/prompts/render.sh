@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders every prompt a menu plays with espeak-ng, as 8 kHz G.711 mu-law WAV
 # (the phone line's own format), into the prompts directory, and the gateway's
-# own prompts (the sorry prompt, and a waiting caller's place in line).
+# own prompts (the sorry prompt, a waiting caller's place in line, the
+# recording notice).
 # Usage: tools/prompts/render.sh [MENU] [PROMPTS_DIR]   (needs espeak-ng and sox)
 set -euo pipefail
 menu=${1:-sip-config/menus/main.toml}
@@ -23,6 +24,7 @@ gateway_prompts() {
   printf 'queue_wait_1\t%s\n' "Your wait is about one minute."
   for n in 2 3 4 5; do printf 'queue_wait_%s\t%s\n' "$n" "Your wait is about $n minutes."; done
   printf 'queue_wait_more\t%s\n' "Your wait is more than five minutes."
+  printf 'recording_notice\t%s\n' "This call is recorded for quality and compliance."
 }
 count=0
 while IFS=$'\t' read -r name text; do
