@@ -191,6 +191,9 @@ fn step_value(at: Duration, kind: &EventKind) -> Option<Value> {
             json!({"t": t, "event": "dtmf", "digit": digit.to_string()})
         }
         EventKind::Heard(Input::HungUp) => json!({"t": t, "event": "hangup", "by": "caller"}),
+        EventKind::Heard(Input::Vip { source }) => {
+            json!({"t": t, "event": "vip", "source": source})
+        }
         EventKind::Did(Action::HangUp { reason }) => {
             json!({"t": t, "event": "hangup", "by": "gateway", "reason": reason.as_str()})
         }

@@ -19,6 +19,11 @@ pub struct CallArgs {
     /// The caller's number (From's user part), e.g. +15550100123.
     #[arg(long, value_name = "NUMBER", default_value = "voicegate-call", value_parser = parse_sip_user)]
     from: String,
+    /// Assert the caller's number as a trunk does (P-Asserted-Identity, RFC
+    /// 3325): a gateway that trusts this address takes it as verified
+    /// (VIPs, the CRM lookup).
+    #[arg(long)]
+    asserted: bool,
     /// The caller's voice: a recording (WAV, FLAC, MP3, OGG/Vorbis, AAC/M4A),
     /// streamed as RTP in real time from the answer.
     #[arg(long, value_name = "FILE")]
@@ -132,6 +137,7 @@ pub fn run(args: CallArgs) -> Result<(), Failure> {
     let dial_spec = Dial {
         target: args.target.clone(),
         from: args.from.clone(),
+        asserted: args.asserted,
         recording: args.play.clone(),
         channel: args.channel,
         dtmf: args.dtmf.0.clone(),

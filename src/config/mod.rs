@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub use records::{AlarmSettings, MetricsSettings, RecordingSettings, StoreSettings};
+pub use records::{AlarmSettings, CrmSettings, MetricsSettings, RecordingSettings, StoreSettings};
 pub use sections::{
     KeywordSettings, MenuSettings, Queue, RegisterSettings, RtpSettings, Scoring, SipSettings,
     TransferSettings,
@@ -70,6 +70,8 @@ pub struct GatewayConfig {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub alarms: AlarmSettings,
+    #[serde(default)]
+    pub crm: CrmSettings,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -34,6 +34,29 @@ impl Default for StoreSettings {
     }
 }
 
+/// `[crm]`: an optional directory asked, as each call starts, whether its
+/// caller is a VIP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrmSettings {
+    /// `http://…` with `{caller}` where the caller's number goes; "" for none.
+    pub url: String,
+    /// Longest wait for the answer; past it the caller is not a VIP.
+    pub timeout_ms: u64,
+    /// The answer is a JSON object: this field `true` marks a VIP.
+    pub vip_field: String,
+}
+
+impl Default for CrmSettings {
+    fn default() -> Self {
+        CrmSettings {
+            url: String::new(),
+            timeout_ms: 300,
+            vip_field: "vip".into(),
+        }
+    }
+}
+
 /// `[recording]`: every call to a WAV file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -52,6 +52,9 @@ impl GatewayConfig {
             }
         }
         self.validate_auth()?;
+        if let Some(message) = crm_url_problem(&self.crm.url) {
+            return Err(invalid("crm", "url", message));
+        }
         let [low, high] = self.rtp.ports;
         if low > high || low == 0 {
             return Err(invalid("rtp", "ports", format!("rtp.ports [{low}, {high}] is not a range: give [LOW, HIGH] with 0 < LOW <= HIGH")));
@@ -63,7 +66,23 @@ impl GatewayConfig {
         }
         Ok(())
     }
+}
 
+/// What is wrong with `[crm] url`, if anything ("" is no CRM).
+fn crm_url_problem(url: &str) -> Option<String> {
+    if url.is_empty() {
+        return None;
+    }
+    if !url.starts_with("http://") {
+        return Some(format!("crm.url {url:?} must start with http:// (TLS is not built in: put a local proxy in front of an https CRM)"));
+    }
+    if !url.contains("{caller}") {
+        return Some(format!("crm.url {url:?} has no {{caller}}: write where the caller's number goes, e.g. http://crm.local/callers/{{caller}}"));
+    }
+    None
+}
+
+impl GatewayConfig {
     /// `untrusted_invites = "authenticate"` needs users to authenticate as;
     /// the realm goes into a quoted header value as it is.
     fn validate_auth(&self) -> Result<(), ConfigError> {
@@ -183,6 +202,12 @@ impl GatewayConfig {
                 "inactivity_s",
                 self.rtp.inactivity_s > 0.0 && self.rtp.inactivity_s <= 3600.0,
                 "must be above 0 and at most 3600 seconds",
+            ),
+            (
+                "crm",
+                "timeout_ms",
+                (10..=5000).contains(&self.crm.timeout_ms),
+                "must be between 10 and 5000 ms (a caller waits for the answer)",
             ),
             (
                 "store",

@@ -44,6 +44,9 @@ pub struct Dial {
     pub target: String,
     /// The user part of From (the caller's number as the gateway sees it).
     pub from: String,
+    /// Assert `from` as a trunk does (P-Asserted-Identity): the gateway
+    /// believes it from a trusted address.
+    pub asserted: bool,
     pub recording: PathBuf,
     pub channel: ChannelPick,
     /// Keys to press, at seconds from the answer, in time order.
@@ -272,7 +275,7 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
             signalling.local,
             &dial.target,
             signalling.peer,
-            &dial.from,
+            (&dial.from, dial.asserted),
             local_media,
         )?;
         call.set_refer_answer(dial.on_refer);

@@ -112,6 +112,7 @@ impl Call {
             }
             Input::Anger { score } => self.on_anger(at, score),
             Input::PromptDone => self.on_prompt_done(at),
+            Input::Vip { .. } => self.send_vip_to_experts(at),
             Input::Tick => {}
         }
     }
@@ -190,19 +191,24 @@ impl Call {
         self.recent_calls = recent_calls;
         self.caller = caller;
         if verified && self.config.vip_callers.contains(&self.caller) {
-            let evidence = vec![Evidence {
-                at,
-                fact: Fact::Vip {
-                    caller: self.caller.clone(),
-                },
-            }];
-            self.escalate(Reason::Vip, evidence);
+            self.send_vip_to_experts(at);
             return;
         }
         match self.menu.clone() {
             Some(menu) => self.enter(at, &menu.entry),
             None => self.phase = Phase::Listening,
         }
+    }
+
+    /// A VIP skips (the rest of) the menu to the expert seat.
+    fn send_vip_to_experts(&mut self, at: Duration) {
+        let evidence = vec![Evidence {
+            at,
+            fact: Fact::Vip {
+                caller: self.caller.clone(),
+            },
+        }];
+        self.escalate(Reason::Vip, evidence);
     }
 
     fn on_dtmf(&mut self, at: Duration, digit: char) {

@@ -274,6 +274,24 @@ fn vip_callers_skip_the_menu_to_the_experts() {
 }
 
 #[test]
+fn a_caller_the_crm_marks_vip_mid_menu_goes_to_the_experts_once() {
+    let mut call = call();
+    actions(&mut call);
+    let crm = Input::Vip {
+        source: "crm".into(),
+    };
+    call.handle(secs(0.3), crm.clone());
+    let transfer = transfer_of(&mut call).expect("transfer");
+    assert_eq!(
+        (transfer.reason, transfer.target.as_str(), transfer.priority),
+        (Reason::Vip, "experts", Priority::Urgent)
+    );
+    assert_eq!(transfer.evidence[0].at, secs(0.3));
+    call.handle(secs(0.4), crm);
+    assert!(transfer_of(&mut call).is_none(), "transferred once");
+}
+
+#[test]
 fn a_vip_number_nobody_vouches_for_is_an_ordinary_caller() {
     assert!(
         !vip_call(false)

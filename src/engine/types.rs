@@ -31,6 +31,9 @@ pub enum Input {
     Tick,
     /// The caller hung up.
     HungUp,
+    /// A directory (`source`, e.g. the CRM) says the verified caller is a
+    /// VIP: one still in the IVR goes to the expert seat.
+    Vip { source: String },
 }
 
 /// What the driver must do (or record) next.

@@ -45,6 +45,7 @@ fn describe(kind: &EventKind) -> Option<(&'static str, String)> {
         }
         EventKind::Heard(Input::Anger { score }) => ("anger", format!("{score:.1}")),
         EventKind::Heard(Input::HungUp) => ("hangup", "by the caller".into()),
+        EventKind::Heard(Input::Vip { source }) => ("vip", format!("a VIP, says the {source}")),
         EventKind::Did(Action::Play(prompt)) => ("prompt", prompt.clone()),
         EventKind::Did(Action::Menu(MenuStep::Entered { node, hops })) => {
             ("menu", format!("at {node} after {hops} choices"))

@@ -21,6 +21,7 @@ use crate::callcore::{
     CallCore, CallerId, Command, CoreInput, CoreOutput, CoreSetup, EndedBy, HandoffReport, Model,
     Sinks,
 };
+use crate::engine::Input;
 use crate::queues::Place;
 use crate::recording::CallRecording;
 use crate::rtp::{parse_rtp, DtmfDetector, JitterBuffer, Playout, PACKET_TIME};
@@ -85,6 +86,8 @@ enum Wake {
     Signal(Option<ToCall>),
     Scored(Scored),
     Place(Place),
+    /// The CRM's answer: the caller is a VIP.
+    Vip,
     /// A receive failed (an ICMP error from an earlier send, on some
     /// systems): nothing happened on the call, and no time is due.
     SocketError(std::io::Error),
@@ -112,6 +115,8 @@ pub struct LiveCall {
     line: Option<LineTicket>,
     place_tx: UnboundedSender<Place>,
     place_rx: UnboundedReceiver<Place>,
+    /// The CRM lookup's answer, once.
+    vip_rx: UnboundedReceiver<bool>,
     recording: Option<CallRecording>,
 }
 
@@ -124,6 +129,7 @@ impl LiveCall {
     ) -> LiveCall {
         // Call time 0 is the answer: taken before building the call's parts.
         let start = Instant::now();
+        let vip_rx = look_up_vip(&shared, &setup.who);
         let core_setup = CoreSetup {
             engine: shared.engine.clone(),
             menu: shared.menu.clone(),
@@ -168,6 +174,7 @@ impl LiveCall {
             line: None,
             place_tx,
             place_rx,
+            vip_rx,
             recording,
         }
     }
@@ -232,6 +239,7 @@ impl LiveCall {
             message = self.inbox.recv() => Wake::Signal(message),
             Some(scored) = self.scored_rx.recv() => Wake::Scored(scored),
             Some(place) = self.place_rx.recv() => Wake::Place(place),
+            Some(true) = self.vip_rx.recv() => Wake::Vip,
         }
     }
 
@@ -254,6 +262,12 @@ impl LiveCall {
                     row: scored.row,
                 },
             ),
+            Wake::Vip => {
+                let vip = Input::Vip {
+                    source: "crm".into(),
+                };
+                self.core.handle_input(now, CoreInput::Engine(vip));
+            }
             Wake::Place(place) => self
                 .core
                 .handle_input(now, CoreInput::Handoff(HandoffReport::Place(place))),
@@ -471,6 +485,26 @@ impl LiveCall {
             AgentState::HungUp => HandoffReport::AgentHungUp,
         }
     }
+}
+
+/// Asks the CRM, off the async threads, whether a verified caller is a VIP
+/// (a From header is anyone's to write: only an asserted identity is
+/// looked up). A failed lookup is a warning, an error metric, and no VIP.
+fn look_up_vip(shared: &Arc<Shared>, who: &CallerId) -> UnboundedReceiver<bool> {
+    let (vip_tx, vip_rx) = mpsc::unbounded_channel();
+    let Some(crm) = shared.crm.clone().filter(|_| who.verified) else {
+        return vip_rx;
+    };
+    let (caller, metrics) = (who.caller.clone(), shared.metrics.clone());
+    tokio::task::spawn_blocking(move || {
+        let vip = crm.is_vip(&caller).unwrap_or_else(|error| {
+            tracing::warn!(%error, "CRM lookup failed: the caller is not marked VIP");
+            metrics.count_error("crm");
+            false
+        });
+        let _ = vip_tx.send(vip);
+    });
+    vip_rx
 }
 
 fn ended_by(how: EndReason) -> EndedBy {

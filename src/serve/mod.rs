@@ -5,6 +5,7 @@
 //! scores every call's windows in batches.
 
 mod call;
+mod crm;
 mod http;
 pub(crate) mod media;
 mod ports;
@@ -97,6 +98,8 @@ pub struct Shared {
     recordings: Option<PathBuf>,
     /// The prompt that tells callers they are recorded.
     notice: Option<String>,
+    /// Asked whether a verified caller is a VIP.
+    crm: Option<crm::Crm>,
     /// The one set of counters, kept across reloads.
     metrics: Arc<Metrics>,
     /// The callers waiting for an agent, kept across reloads.
@@ -403,6 +406,7 @@ fn load_shared(
         repeat_window: config.repeat_window(),
         recordings: config.record_settings().recordings,
         notice: config.recording_notice(),
+        crm: crm::Crm::new(&config.crm),
         metrics,
         queue_board,
     })

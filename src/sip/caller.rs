@@ -81,12 +81,14 @@ pub struct BadTarget(pub String);
 impl OutboundCall {
     /// Calls `target` (a SIP URI naming an IP address) from `local`, as
     /// `user`, offering G.711 and telephone-event on `local_media`.
+    /// `asserted`: the INVITE asserts `user` as a trunk does
+    /// (P-Asserted-Identity, RFC 3325 section 9.1).
     pub fn new(
         now: Duration,
         local: SocketAddr,
         target: &str,
         peer: Peer,
-        user: &str,
+        (user, asserted): (&str, bool),
         local_media: SocketAddr,
     ) -> Result<OutboundCall, BadTarget> {
         if !target.starts_with("sip:") || headers::socket_addr(target).is_none() {
@@ -104,13 +106,19 @@ impl OutboundCall {
             product: Some(format!("{PRODUCT}-call")),
         };
         let body = sdp::offer(local_media, fastrand::u64(1..u64::from(u32::MAX)));
-        let extra = [
+        let mut extra = vec![
             ("Content-Type", "application/sdp".to_string()),
             (
                 "Allow",
                 "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY, INFO".into(),
             ),
         ];
+        if asserted {
+            extra.push((
+                "P-Asserted-Identity",
+                format!("<sip:{user}@{}>", local.ip()),
+            ));
+        }
         let invite = dialog.request("INVITE", local, &extra, body.as_bytes());
         let mut call = OutboundCall {
             local,
@@ -396,7 +404,7 @@ mod tests {
             local,
             "sip:800@127.0.0.1:5060",
             peer,
-            "tester",
+            ("tester", false),
             media,
         )
         .unwrap()
@@ -515,7 +523,7 @@ mod tests {
             "127.0.0.1:1".parse().unwrap(),
             "sip:800@pbx.example",
             call.peer(),
-            "t",
+            ("t", false),
             "127.0.0.1:2".parse().unwrap()
         )
         .is_err());

@@ -263,3 +263,91 @@ fn two_gateways_sharing_one_postgres_store_know_a_repeat_caller_whichever_takes_
     let callers: Vec<&Value> = both.iter().map(|call| &call["caller"]).collect();
     assert_eq!(callers, [caller, caller], "{both:?}");
 }
+
+/// A CRM on loopback: `{"vip":true}` for `vip`'s path, 404 for anyone
+/// else. Returns its port and the paths it has been asked, as they come.
+fn crm_serving(vip: &'static str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let paths = asked.clone();
+    // Blocked in accept once the test is over: it ends with the test process.
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request_line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut request_line);
+            let path = request_line
+                .split(' ')
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let answer = if path == vip {
+                "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"vip\":true}"
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            };
+            let _ = stream.write_all(answer.as_bytes());
+            paths.lock().unwrap().push(path);
+        }
+    });
+    (port, asked)
+}
+
+#[test]
+fn a_caller_the_crm_marks_vip_skips_the_menu_only_when_a_trusted_source_asserts_the_number() {
+    let (ports, dir) = sipp_test(41);
+    let (crm_port, asked) = crm_serving("/callers/%2B15550100555");
+    let config = super::harness::gateway_toml(ports, 0.0)
+        + &format!(
+            "\n[crm]\nurl = \"http://127.0.0.1:{crm_port}/callers/{{caller}}\"\ntimeout_ms = 500\n"
+        );
+    let mut gateway = Gateway::start_with(dir.path(), ports, &config, Some(2));
+    let asserted = place(
+        dir.path(),
+        ports.sip,
+        "+15550100555",
+        "kws_phone_sentence",
+        &["--asserted"],
+    );
+    // The same number in a From header alone: anyone can write that.
+    let claimed = place(
+        dir.path(),
+        ports.sip,
+        "+15550100555",
+        "kws_phone_sentence",
+        &[],
+    );
+    asserted.caller.join().unwrap();
+    claimed.caller.join().unwrap();
+    gateway.assert_exits_by_itself(Duration::from_secs(20));
+    let calls = gateway.calls();
+    let vip: Vec<&Value> = calls
+        .iter()
+        .filter(|call| call["transfer"]["reason"] == "vip")
+        .collect();
+    assert_eq!(
+        vip.len(),
+        1,
+        "one of two calls is a VIP's\n{}",
+        gateway.report()
+    );
+    assert_eq!(vip[0]["transfer"]["target"], "experts", "{}", vip[0]);
+    let at = vip[0]["transfer"]["t"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        at < 0.5,
+        "the CRM answered within its 500 ms: transferred at {at} s"
+    );
+    let heard = gateway.events_of(vip[0]["call_id"].as_str().unwrap_or_default());
+    assert!(
+        heard
+            .iter()
+            .any(|e| e["event"] == "vip" && e["source"] == "crm"),
+        "{heard:?}"
+    );
+    assert_eq!(
+        *asked.lock().unwrap(),
+        ["/callers/%2B15550100555"],
+        "only the asserted caller is looked up"
+    );
+}
