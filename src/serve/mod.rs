@@ -72,6 +72,10 @@ impl ServeError {
     }
 }
 
+/// Longest a new call's history lookup may hold up signalling: past it the
+/// caller counts as new (the store is slow or restarting).
+const HISTORY_WAIT: Duration = Duration::from_millis(200);
+
 /// What every call shares: configuration, prompts, the models' inference
 /// threads, the ports, the event sinks.
 pub struct Shared {
@@ -111,7 +115,11 @@ impl Shared {
     /// store cannot say: a call is never refused for it).
     fn recent_calls(&self, caller: &str) -> u32 {
         self.history
-            .recent_calls(caller, std::time::SystemTime::now(), self.repeat_window)
+            .recent_calls(
+                caller,
+                (std::time::SystemTime::now(), self.repeat_window),
+                HISTORY_WAIT,
+            )
             .unwrap_or_else(|error| {
                 tracing::warn!(%error, "caller history unavailable");
                 0

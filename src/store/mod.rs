@@ -186,6 +186,15 @@ impl Store {
         &self,
         work: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.within(Duration::MAX, work)
+    }
+
+    /// [`Self::with`], waiting at most `wait` for the answer.
+    fn within<T: Send + 'static>(
+        &self,
+        wait: Duration,
+        work: impl FnOnce(&mut dyn Backend) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let gone = || StoreError::at("the store", "its thread has stopped");
         let (answer, answered) = std::sync::mpsc::channel();
         let job: Job = Box::new(move |backend| {
@@ -196,7 +205,14 @@ impl Store {
             .map_err(|_| gone())?
             .send(job)
             .map_err(|_| gone())?;
-        answered.recv().map_err(|_| gone())?
+        match answered.recv_timeout(wait) {
+            Ok(answer) => answer,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(StoreError::at(
+                "the store",
+                format!("no answer within {} ms", wait.as_millis()),
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(gone()),
+        }
     }
 
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<CallRecord>, StoreError> {
@@ -220,16 +236,17 @@ impl Store {
         self.with(move |db| db.review(&id, &verdict, note.as_deref()))
     }
 
-    /// Answered calls from `caller` in the `window` before `now`.
+    /// Answered calls from `caller` in the `window` before `now`, if the
+    /// store answers within `wait` (a call must not wait on a slow store).
     pub fn recent_calls(
         &self,
         caller: &str,
-        now: SystemTime,
-        window: Duration,
+        (now, window): (SystemTime, Duration),
+        wait: Duration,
     ) -> Result<u32, StoreError> {
         let since = rfc3339(now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH));
         let caller = caller.to_string();
-        self.with(move |db| db.calls_from(&caller, &since))
+        self.within(wait, move |db| db.calls_from(&caller, &since))
     }
 }
 

@@ -42,17 +42,7 @@ impl PgServer {
                 "--no-sync",
             ],
         );
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            server.dir.path().display()
-        );
-        let log = server.dir.path().join("server.log").display().to_string();
-        server.run(
-            "pg_ctl",
-            &[
-                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "30", "start",
-            ],
-        );
+        server.launch();
         server
     }
 
@@ -64,6 +54,35 @@ impl PgServer {
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
         format!("postgres://voicegate@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Stops the server as a crash or a restart would (open connections are cut).
+    pub fn stop(&self) {
+        let data = self.data();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Starts the server on its port and data (again, after [`Self::stop`]).
+    pub fn launch(&self) {
+        let data = self.data();
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "30", "start",
+            ],
+        );
+    }
+
+    fn is_running(&self) -> bool {
+        std::path::Path::new(&self.data())
+            .join("postmaster.pid")
+            .exists()
     }
 
     fn data(&self) -> String {
@@ -94,8 +113,9 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let data = self.data();
-        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+        if self.is_running() {
+            self.stop();
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! migrated under an advisory lock so that two gateways starting together
 //! do not both migrate.
 
+use std::time::{Duration, Instant};
+
 use postgres::{Client, NoTls, Row};
 
 use super::record::{CallRecord, CallRow, Outcome};
@@ -50,9 +52,17 @@ CREATE TABLE events (
 /// An arbitrary key of voicegate's migration lock.
 const MIGRATION_LOCK: i64 = 0x766f_6963_6567_6174;
 
+/// A lost server is tried again at most this often (a write in between fails
+/// at once and is counted), and a connection attempt waits at most
+/// `CONNECT_TIMEOUT`: the writer must not stall behind a dead server.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub struct Postgres {
     client: Client,
+    config: postgres::Config,
     place: String,
+    last_connect: Instant,
 }
 
 /// The URL for messages: no password in a log line.
@@ -70,14 +80,47 @@ pub fn without_password(url: &str) -> String {
 impl Postgres {
     pub fn open(url: &str) -> Result<Postgres, StoreError> {
         let place = without_password(url);
-        let client = Client::connect(url, NoTls).map_err(|e| StoreError::at(&place, e))?;
-        let mut store = Postgres { client, place };
+        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::at(&place, e))?;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        let client = config
+            .connect(NoTls)
+            .map_err(|e| StoreError::at(&place, e))?;
+        let mut store = Postgres {
+            client,
+            config,
+            place,
+            last_connect: Instant::now(),
+        };
         store.migrate()?;
         Ok(store)
     }
 
-    fn fail(&self, error: postgres::Error) -> StoreError {
-        StoreError::at(&self.place, error)
+    /// Runs `work` on the connection, connecting again first if the server
+    /// went away (a restart): records written after it come back catch up.
+    fn with_client<T>(
+        &mut self,
+        work: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        if self.client.is_closed() {
+            self.reconnect()?;
+        }
+        work(&mut self.client).map_err(|e| StoreError::at(&self.place, e))
+    }
+
+    fn reconnect(&mut self) -> Result<(), StoreError> {
+        if self.last_connect.elapsed() < RECONNECT_EVERY {
+            return Err(StoreError::at(
+                &self.place,
+                "the connection was lost; connecting again shortly",
+            ));
+        }
+        self.last_connect = Instant::now();
+        self.client = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| StoreError::at(&self.place, e))?;
+        tracing::info!(store = %self.place, "connected to the store again");
+        Ok(())
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -121,21 +164,17 @@ impl Postgres {
         sql: &str,
         values: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> Result<u64, StoreError> {
-        self.client
-            .execute(sql, values)
-            .map_err(|e| StoreError::at(&self.place, e))
+        self.with_client(|client| client.execute(sql, values))
     }
 }
 
 impl Backend for Postgres {
     fn begin(&mut self) -> Result<(), StoreError> {
-        self.client.batch_execute("BEGIN").map_err(|e| self.fail(e))
+        self.with_client(|client| client.batch_execute("BEGIN"))
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
-        self.client
-            .batch_execute("COMMIT")
-            .map_err(|e| self.fail(e))
+        self.with_client(|client| client.batch_execute("COMMIT"))
     }
 
     fn start_call(
@@ -195,57 +234,54 @@ impl Backend for Postgres {
     }
 
     fn calls_from(&mut self, caller: &str, since: &str) -> Result<u32, StoreError> {
-        let row = self
-            .client
-            .query_one(
-                "SELECT COUNT(*) FROM calls WHERE caller = $1 AND started >= $2 AND answered",
-                &[&caller, &since],
-            )
-            .map_err(|e| self.fail(e))?;
-        let count: i64 = row.try_get(0).map_err(|e| self.fail(e))?;
+        let count: i64 = self.with_client(|client| {
+            client
+                .query_one(
+                    "SELECT COUNT(*) FROM calls WHERE caller = $1 AND started >= $2 AND answered",
+                    &[&caller, &since],
+                )?
+                .try_get(0)
+        })?;
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     fn list(&mut self, filter: &ListFilter) -> Result<Vec<CallRecord>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT * FROM calls WHERE answered AND started >= $1
-                   AND ($2::TEXT IS NULL OR transfer_reason = $2)
-                   AND (NOT $3 OR (review_due IS NOT NULL AND review IS NULL))
-                 ORDER BY started, inserted",
-                &[&filter.since, &filter.reason, &filter.due_only],
-            )
-            .map_err(|e| self.fail(e))?;
-        rows.iter()
-            .map(record_of)
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.fail(e))
+        self.with_client(|client| {
+            client
+                .query(
+                    "SELECT * FROM calls WHERE answered AND started >= $1
+                       AND ($2::TEXT IS NULL OR transfer_reason = $2)
+                       AND (NOT $3 OR (review_due IS NOT NULL AND review IS NULL))
+                     ORDER BY started, inserted",
+                    &[&filter.since, &filter.reason, &filter.due_only],
+                )?
+                .iter()
+                .map(record_of)
+                .collect()
+        })
     }
 
     fn get(&mut self, id: &str) -> Result<Option<CallRecord>, StoreError> {
-        let row = self
-            .client
-            .query_opt("SELECT * FROM calls WHERE id = $1", &[&id])
-            .map_err(|e| self.fail(e))?;
-        row.as_ref()
-            .map(record_of)
-            .transpose()
-            .map_err(|e| self.fail(e))
+        self.with_client(|client| {
+            client
+                .query_opt("SELECT * FROM calls WHERE id = $1", &[&id])?
+                .as_ref()
+                .map(record_of)
+                .transpose()
+        })
     }
 
     fn events(&mut self, id: &str) -> Result<Vec<String>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT line FROM events WHERE call_id = $1 ORDER BY seq",
-                &[&id],
-            )
-            .map_err(|e| self.fail(e))?;
-        rows.iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.fail(e))
+        self.with_client(|client| {
+            client
+                .query(
+                    "SELECT line FROM events WHERE call_id = $1 ORDER BY seq",
+                    &[&id],
+                )?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect()
+        })
     }
 
     fn review(&mut self, id: &str, verdict: &str, note: Option<&str>) -> Result<bool, StoreError> {

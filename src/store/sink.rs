@@ -2,7 +2,9 @@
 //! disk: events go down a channel to one writer thread, which writes what
 //! has arrived in one transaction and commits it, so a crash loses at most
 //! what was still on its way (well under a second). A write that fails (a
-//! full disk) is counted and logged once in a while; the calls go on.
+//! full disk, a PostgreSQL restart) is counted and logged once in a while;
+//! the calls go on, and a call's record is written whole when it ends even
+//! if its start was lost.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -123,14 +125,19 @@ struct Writer {
 impl Writer {
     fn run(&mut self, queue: &Receiver<Write>) {
         while let Ok(first) = queue.recv() {
+            // The whole batch is taken off the queue, so that a flush is
+            // answered after everything before it was tried, written or not.
             let mut flushed = Vec::new();
-            let batch = std::iter::once(first).chain(queue.try_iter());
+            let mut events = Vec::new();
+            for write in std::iter::once(first).chain(queue.try_iter()) {
+                match write {
+                    Write::Event { call, event } => events.push((call, event)),
+                    Write::Flush(done) => flushed.push(done),
+                }
+            }
             let result = self.database.begin().and_then(|()| {
-                for write in batch {
-                    match write {
-                        Write::Event { call, event } => self.write(&call, &event)?,
-                        Write::Flush(done) => flushed.push(done),
-                    }
+                for (call, event) in &events {
+                    self.write(call, event)?;
                 }
                 self.database.commit()
             });
@@ -175,13 +182,22 @@ impl Writer {
         }
         if let EventKind::Ended(summary) = &event.kind {
             let state = self.calls.remove(call).unwrap_or_default();
-            if !state.started {
-                // Never answered (cancelled, refused): logged all the same.
-                let now = rfc3339(SystemTime::now());
-                self.database
-                    .start_call(call, &summary.caller, &summary.dialed, false, &now)?;
-            }
             let record = self.record(call, summary, &state);
+            // A call never answered (cancelled, refused) is logged all the
+            // same; and the row of an answered one comes back whole if the
+            // store lost it (a PostgreSQL restart mid-call): the insert is
+            // a no-op for a row already there.
+            let started = match record.started.as_str() {
+                "" => rfc3339(SystemTime::now()),
+                started => started.to_string(),
+            };
+            self.database.start_call(
+                call,
+                &summary.caller,
+                &summary.dialed,
+                state.started,
+                &started,
+            )?;
             self.database.end_call(&record)?;
         }
         Ok(())

@@ -260,16 +260,30 @@ fn a_caller_s_recent_calls_come_from_the_store() {
         let store = Store::open(&url).unwrap();
         let week = Duration::from_secs(7 * 86_400);
         let now = SystemTime::now();
-        assert_eq!(store.recent_calls("100", now, week).unwrap(), 2);
         assert_eq!(
-            store.recent_calls("400", now, week).unwrap(),
+            store
+                .recent_calls("100", (now, week), Duration::from_secs(5))
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .recent_calls("400", (now, week), Duration::from_secs(5))
+                .unwrap(),
             0,
             "never answered"
         );
-        assert_eq!(store.recent_calls("999", now, week).unwrap(), 0);
+        assert_eq!(
+            store
+                .recent_calls("999", (now, week), Duration::from_secs(5))
+                .unwrap(),
+            0
+        );
         let later = now + Duration::from_secs(8 * 86_400);
         assert_eq!(
-            store.recent_calls("100", later, week).unwrap(),
+            store
+                .recent_calls("100", (later, week), Duration::from_secs(5))
+                .unwrap(),
             0,
             "outside the window"
         );
@@ -340,4 +354,65 @@ fn a_newer_postgres_schema_is_refused_and_an_unreachable_server_named() {
         "{error}"
     );
     assert!(!error.contains("pw"), "{error}");
+}
+
+#[test]
+fn a_postgres_restart_mid_call_is_counted_and_the_call_s_record_catches_up() {
+    let server = super::pg_server::PgServer::start();
+    let url = StoreUrl::parse(&server.database("restart")).unwrap();
+    let sink = StoreSink::start(&url, settings(), Box::new(|| {})).unwrap();
+    call(&sink, "up", &[started("500")]);
+    sink.flush();
+    server.stop();
+    let angry = [90.0, 91.0, 92.0].map(|score| at(5.0, EventKind::Heard(Input::Anger { score })));
+    call(&sink, "up", &angry);
+    call(&sink, "begun in the outage", &[started("700")]);
+    sink.flush();
+    let lost = sink.failures();
+    assert!(
+        lost >= 1,
+        "writes while the server is down fail and are counted"
+    );
+    server.launch();
+    // Past the pause between attempts to connect again.
+    std::thread::sleep(Duration::from_millis(1500));
+    let summary = CallSummary {
+        transfer: Some(transfer(Reason::Anger, "priority")),
+        ended_by: Some(EndedBy::Gateway),
+        max_anger: Some(92.0),
+        ..CallSummary::default()
+    };
+    call(&sink, "up", &[ended("500", summary)]);
+    call(
+        &sink,
+        "begun in the outage",
+        &[ended("700", CallSummary::default())],
+    );
+    call(
+        &sink,
+        "next",
+        &[started("600"), ended("600", CallSummary::default())],
+    );
+    sink.flush();
+    assert_eq!(
+        sink.failures(),
+        lost,
+        "nothing fails once the server is back"
+    );
+    let store = Store::open(&url).unwrap();
+    let record = store.get("up").unwrap().expect("the call's record");
+    assert_eq!(record.caller, "500");
+    assert_eq!(record.transfer_reason.as_deref(), Some("anger"));
+    assert_eq!(record.max_anger, Some(92.0));
+    assert!(record.ended.is_some());
+    let begun = store.get("begun in the outage").unwrap();
+    assert_eq!(
+        begun.map(|record| (record.caller, record.ended.is_some())),
+        Some(("700".to_string(), true)),
+        "a call whose start was lost is recorded when it ends"
+    );
+    assert!(
+        store.get("next").unwrap().is_some(),
+        "the next call is recorded whole"
+    );
 }
