@@ -3,7 +3,9 @@
 //! right. Crash-safe: the header is brought up to date after every second
 //! of audio and on close (hound's `flush`), so a gateway killed mid-call
 //! leaves a file that plays up to its last second. A recording that cannot
-//! be written is given up with one log line; the call goes on.
+//! be written (an unwritable directory, a full disk) is given up with one
+//! log line and one call of its failure hook (the error metric); the call
+//! goes on.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -17,8 +19,12 @@ const RATE: u32 = 8000;
 /// One side may run this far ahead of the other before the other is padded with silence.
 const MAX_LAG: usize = RATE as usize;
 
+/// Told once when a recording has to be given up.
+pub type OnFailure = Box<dyn Fn() + Send>;
+
 pub struct CallRecording {
     writer: Option<hound::WavWriter<BufWriter<File>>>,
+    on_failure: OnFailure,
     path: PathBuf,
     caller: VecDeque<i16>,
     heard: VecDeque<i16>,
@@ -28,7 +34,7 @@ pub struct CallRecording {
 impl CallRecording {
     /// Starts the file at `path` (its directory is made if missing); `None`,
     /// logged, if it cannot be.
-    pub fn create(path: &Path) -> Option<CallRecording> {
+    pub fn create(path: &Path, on_failure: OnFailure) -> Option<CallRecording> {
         let spec = hound::WavSpec {
             channels: 2,
             sample_rate: RATE,
@@ -43,6 +49,7 @@ impl CallRecording {
         match created {
             Ok(writer) => Some(CallRecording {
                 writer: Some(writer),
+                on_failure,
                 path: path.to_path_buf(),
                 caller: VecDeque::new(),
                 heard: VecDeque::new(),
@@ -50,6 +57,7 @@ impl CallRecording {
             }),
             Err(error) => {
                 tracing::error!(path = %path.display(), %error, "cannot record the call (check [recording] dir); the call goes on");
+                on_failure();
                 None
             }
         }
@@ -79,6 +87,7 @@ impl CallRecording {
         if let Some(writer) = self.writer.take() {
             if let Err(error) = writer.finalize() {
                 tracing::error!(path = %self.path.display(), %error, "the recording's end could not be written");
+                (self.on_failure)();
             }
         }
     }
@@ -112,6 +121,7 @@ impl CallRecording {
         if let Some(error) = failed {
             tracing::error!(path = %self.path.display(), %error, "recording stopped (disk full?); the call goes on");
             self.writer = None;
+            (self.on_failure)();
         }
     }
 
@@ -176,7 +186,7 @@ mod tests {
     fn both_sides_are_interleaved_and_a_killed_writer_leaves_a_playable_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("calls/one.wav");
-        let mut recording = CallRecording::create(&path).unwrap();
+        let mut recording = CallRecording::create(&path, Box::new(|| {})).unwrap();
         // 1.5 s: the caller at +0.5, the prompts at -0.25.
         for _ in 0..75 {
             recording.caller(&[0.5; 160]);
@@ -201,7 +211,7 @@ mod tests {
     fn a_caller_who_goes_quiet_is_padded_with_silence_and_the_end_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("quiet.wav");
-        let mut recording = CallRecording::create(&path).unwrap();
+        let mut recording = CallRecording::create(&path, Box::new(|| {})).unwrap();
         for _ in 0..150 {
             recording.heard(&[0.1; 160]); // 3 s of prompts, no caller RTP
         }
@@ -212,11 +222,44 @@ mod tests {
         assert!(samples.iter().step_by(2).all(|left| *left == 0));
     }
 
+    /// A failure hook that counts.
+    fn counted() -> (OnFailure, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = count.clone();
+        let hook = Box::new(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        (hook, count)
+    }
+
     #[test]
     fn an_unwritable_directory_gives_no_recording_and_no_panic() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a-file");
         std::fs::write(&file, b"x").unwrap();
-        assert!(CallRecording::create(&file.join("call.wav")).is_none());
+        let (hook, failures) = counted();
+        assert!(CallRecording::create(&file.join("call.wav"), hook).is_none());
+        assert_eq!(failures.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_full_disk_stops_the_recording_once_and_the_call_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full.wav");
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let (hook, failures) = counted();
+        if let Some(mut recording) = CallRecording::create(&path, hook) {
+            for _ in 0..200 {
+                recording.caller(&[0.1; 160]);
+                recording.heard(&[0.1; 160]);
+            }
+            recording.finish();
+        }
+        assert_eq!(
+            failures.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "given up once, not per write"
+        );
     }
 }

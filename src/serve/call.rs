@@ -148,11 +148,9 @@ impl LiveCall {
         let (scored_tx, scored_rx) = mpsc::unbounded_channel();
         let (place_tx, place_rx) = mpsc::unbounded_channel();
         let recording = shared.recordings.as_ref().and_then(|dir| {
-            let recording = CallRecording::create(&recording_path(dir, &setup.id));
-            if recording.is_none() {
-                shared.metrics.count_error("recording");
-            }
-            recording
+            let metrics = shared.metrics.clone();
+            let on_failure = Box::new(move || metrics.count_error("recording"));
+            CallRecording::create(&recording_path(dir, &setup.id), on_failure)
         });
         LiveCall {
             sinks: Sinks::new(Some(setup.id.clone()), shared.sinks.clone()),

@@ -351,3 +351,38 @@ fn a_caller_the_crm_marks_vip_skips_the_menu_only_when_a_trusted_source_asserts_
         "only the asserted caller is looked up"
     );
 }
+
+#[test]
+fn an_unwritable_recording_directory_costs_the_recording_and_one_error_not_the_call() {
+    let (ports, dir) = sipp_test(42);
+    let blocker = dir.path().join("not-a-directory");
+    std::fs::write(&blocker, b"a file where the recordings should go").unwrap();
+    let config = super::harness::gateway_toml(ports, 0.0)
+        + &format!(
+            "\n[recording]\ndir = \"{}/recordings\"\n",
+            blocker.display()
+        );
+    let gateway = Gateway::start_with(dir.path(), ports, &config, None);
+    let caller = place(dir.path(), ports.sip, "+15550100123", "kws_human_x3", &[]);
+    caller.caller.join().unwrap();
+    let call = gateway.wait_call(Duration::from_secs(10));
+    assert_eq!(
+        call["transfer"]["reason"], "human_request",
+        "the call went on: {call}"
+    );
+    let metrics = scrape(ports.metrics);
+    let line = "voicegate_errors_total{kind=\"recording\"} 1";
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "{line} not in /metrics:\n{metrics}"
+    );
+    let listed = records(dir.path(), &[]);
+    assert_eq!(listed.len(), 1, "the record is written: {listed:?}");
+    assert!(listed[0]["recording"].is_null(), "{}", listed[0]);
+    let errors = gateway
+        .report()
+        .lines()
+        .filter(|line| line.contains("cannot record the call"))
+        .count();
+    assert_eq!(errors, 1, "one log line\n{}", gateway.report());
+}
