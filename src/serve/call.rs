@@ -28,6 +28,9 @@ use crate::rtp::{parse_rtp, DtmfDetector, JitterBuffer, Playout, PACKET_TIME};
 use crate::sip::{AgentState, EndReason, Negotiated, ReferProgress};
 use crate::store::recording_path;
 
+/// A frame when no prompt plays.
+static SILENCE: [f32; FRAME_SAMPLES] = [0.0; FRAME_SAMPLES];
+
 /// An answered call, handed over by signalling.
 pub struct CallSetup {
     pub id: String,
@@ -117,6 +120,8 @@ pub struct LiveCall {
     place_rx: UnboundedReceiver<Place>,
     /// The CRM lookup's answer, once.
     vip_rx: UnboundedReceiver<bool>,
+    /// When the last RTP packet to the caller went out (pacing metric).
+    last_sent: Option<Instant>,
     recording: Option<CallRecording>,
 }
 
@@ -173,6 +178,7 @@ impl LiveCall {
             place_tx,
             place_rx,
             vip_rx,
+            last_sent: None,
             recording,
         }
     }
@@ -416,15 +422,21 @@ impl LiveCall {
         if matches!(self.agent, AgentLeg::Bridged(_)) {
             return;
         }
+        // The prompt's frame as it is decoded in the shared library: no copy.
+        let shared = self.shared.clone();
         let frame = self
             .core
             .prompt_frame(at)
-            .and_then(|due| self.shared.prompts.frames(due.prompt)?.get(due.index))
-            .cloned()
-            .unwrap_or_else(|| vec![0.0; FRAME_SAMPLES]);
-        self.leg.send_frame(&frame).await;
+            .and_then(|due| shared.prompts.frames(due.prompt)?.get(due.index))
+            .map_or(&SILENCE[..], Vec::as_slice);
+        self.leg.send_frame(frame).await;
+        let sent = Instant::now();
+        if let Some(previous) = self.last_sent.replace(sent) {
+            let interval = sent.duration_since(previous).as_secs_f64();
+            self.shared.metrics.observe_rtp_send_interval(interval);
+        }
         if let Some(recording) = self.recording.as_mut() {
-            recording.heard(&frame);
+            recording.heard(frame);
         }
     }
 

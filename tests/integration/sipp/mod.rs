@@ -16,6 +16,7 @@ mod faults;
 mod harness;
 mod hostile;
 mod kamailio;
+mod load;
 mod pcap;
 mod queues;
 mod records;
