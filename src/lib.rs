@@ -9,6 +9,7 @@ pub mod audio;
 pub mod callcore;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod dialer;
 pub mod dtmf;
 pub mod engine;

@@ -1,12 +1,12 @@
 //! `voicegate report`: the three health rates against their thresholds.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::Args;
 
-use super::calls::{parse_age, since, StoreArgs};
+use super::calls::{parse_age, StoreArgs};
 use super::Failure;
-use crate::store::{HealthReport, ListFilter};
+use crate::store::HealthReport;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -22,17 +22,13 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> Result<(), Failure> {
     let (config, store) = args.store.open()?;
-    let window = config.repeat_window();
-    // The calls in the period, and those a repeat window before them.
-    let history = ListFilter {
-        since: since(args.since + window),
-        ..ListFilter::default()
-    };
-    let calls = store.list(&history).map_err(Failure::runtime)?;
-    let from = SystemTime::now()
-        .checked_sub(args.since)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    let report = HealthReport::of(&calls, from, window, config.alarm_thresholds());
+    let report = HealthReport::recent(
+        &store,
+        args.since,
+        config.repeat_window(),
+        config.alarm_thresholds(),
+    )
+    .map_err(Failure::runtime)?;
     if args.json {
         println!("{}", report.json());
     } else {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub use records::{AlarmSettings, CrmSettings, MetricsSettings, RecordingSettings, StoreSettings};
+pub use records::{
+    AlarmSettings, CrmSettings, HttpSettings, MetricsSettings, RecordingSettings, StoreSettings,
+};
 pub use sections::{
     KeywordSettings, MenuSettings, Queue, RegisterSettings, RtpSettings, Scoring, SipSettings,
     TransferSettings,
@@ -72,6 +74,8 @@ pub struct GatewayConfig {
     pub alarms: AlarmSettings,
     #[serde(default)]
     pub crm: CrmSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
     /// The directory relative paths are resolved against (the config file's).
     #[serde(skip)]
     pub base_dir: PathBuf,

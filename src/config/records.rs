@@ -100,6 +100,27 @@ impl Default for MetricsSettings {
     }
 }
 
+/// `[http]`: the dashboard, its JSON API and live event stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddr,
+    /// Required of every request when set; must be set when `listen` is
+    /// reachable beyond this machine.
+    pub token: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            enabled: true,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: String::new(),
+        }
+    }
+}
+
 /// `[alarms]`: the health rates' thresholds (shares of answered calls).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

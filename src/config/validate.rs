@@ -55,6 +55,10 @@ impl GatewayConfig {
         if let Some(message) = crm_url_problem(&self.crm.url) {
             return Err(invalid("crm", "url", message));
         }
+        let http = &self.http;
+        if http.enabled && !http.listen.ip().is_loopback() && http.token.is_empty() {
+            return Err(invalid("http", "listen", format!("http.listen {} is reachable beyond this machine: set http.token (every request must then give it), or listen on 127.0.0.1", http.listen)));
+        }
         let [low, high] = self.rtp.ports;
         if low > high || low == 0 {
             return Err(invalid("rtp", "ports", format!("rtp.ports [{low}, {high}] is not a range: give [LOW, HIGH] with 0 < LOW <= HIGH")));

@@ -1,30 +1,162 @@
-//! `GET /metrics` for Prometheus on `[metrics] listen`: a small HTTP/1.1
-//! responder (one request per connection, RFC 9112 section 9.6 `close`),
-//! bounded in connections, request size and time, so a scraper or a
-//! scanner cannot hold the gateway's memory or tasks.
+//! The small HTTP/1.1 listeners of `serve`: `GET /metrics` for Prometheus
+//! on `[metrics] listen`, and the dashboard with its JSON API and live
+//! event stream on `[http] listen`. One request per connection (RFC 9112
+//! section 9.6 `close`); bounded in connections, request size and time, so
+//! a scraper, a browser or a scanner cannot hold the gateway's memory or
+//! tasks. An event stream holds its connection, and counts toward the bound.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
 
+use crate::dashboard::LiveCalls;
 use crate::metrics::Metrics;
+use crate::store::{HealthReport, Store, Thresholds};
 
-/// Connections served at once; more are closed at once.
+/// Connections served at once (event streams included); more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
 /// The largest request head read.
 const MAX_REQUEST: usize = 8192;
 /// How long a request may take to arrive and its answer to be written.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// The dashboard page, served from the binary.
+const PAGE: &str = include_str!("../dashboard/page.html");
+
+/// A request's line, as far as these listeners care.
+struct Request {
+    method: String,
+    path: String,
+    /// `token=…` from the query, or a `Authorization: Bearer …` header.
+    token: Option<String>,
+}
+
+enum Reply {
+    Full {
+        status: &'static str,
+        content_type: &'static str,
+        body: String,
+    },
+    /// Server-sent events (text/event-stream), one JSON line each.
+    Events(broadcast::Receiver<String>),
+}
+
+impl Reply {
+    fn text(status: &'static str, body: &str) -> Reply {
+        Reply::Full {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.to_string(),
+        }
+    }
+
+    fn json(body: serde_json::Value) -> Reply {
+        Reply::Full {
+            status: "200 OK",
+            content_type: "application/json",
+            body: body.to_string(),
+        }
+    }
+}
+
+type Answer = Pin<Box<dyn Future<Output = Reply> + Send>>;
+type Handler = Arc<dyn Fn(Request) -> Answer + Send + Sync>;
 
 /// Binds `listen` and serves `/metrics` from `metrics` until serve exits.
 pub async fn serve_metrics(
     listen: SocketAddr,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<SocketAddr> {
+    let handler: Handler = Arc::new(move |request: Request| {
+        let reply = match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/metrics") => Reply::Full {
+                status: "200 OK",
+                content_type: "text/plain; version=0.0.4",
+                body: metrics.render(),
+            },
+            ("GET", _) => Reply::text("404 Not Found", "only /metrics is here\n"),
+            _ => Reply::text("400 Bad Request", "send GET /metrics\n"),
+        };
+        Box::pin(async move { reply })
+    });
+    serve(listen, handler).await
+}
+
+/// What the dashboard shows and where it reads it.
+pub struct Dashboard {
+    pub live: Arc<LiveCalls>,
+    pub store: Arc<Store>,
+    pub repeat_window: Duration,
+    pub thresholds: Thresholds,
+    /// Required of every request when set (`[http] token`).
+    pub token: Option<String>,
+}
+
+/// Binds `listen` and serves the dashboard (`/`), `GET /api/calls`,
+/// `GET /api/report` and the event stream `GET /api/events`.
+pub async fn serve_dashboard(
+    listen: SocketAddr,
+    dashboard: Arc<Dashboard>,
+) -> std::io::Result<SocketAddr> {
+    let handler: Handler = Arc::new(move |request: Request| {
+        let dashboard = dashboard.clone();
+        Box::pin(async move { dashboard.answer(request).await })
+    });
+    serve(listen, handler).await
+}
+
+impl Dashboard {
+    async fn answer(&self, request: Request) -> Reply {
+        if self.token.is_some() && request.token != self.token {
+            return Reply::text(
+                "401 Unauthorized",
+                "give the [http] token: ?token=… or Authorization: Bearer …\n",
+            );
+        }
+        if request.method != "GET" {
+            return Reply::text("405 Method Not Allowed", "only GET is served here\n");
+        }
+        match request.path.as_str() {
+            "/" => Reply::Full {
+                status: "200 OK",
+                content_type: "text/html; charset=utf-8",
+                body: PAGE.to_string(),
+            },
+            "/api/calls" => Reply::json(self.live.json()),
+            "/api/events" => Reply::Events(self.live.subscribe()),
+            "/api/report" => self.report().await,
+            _ => Reply::text(
+                "404 Not Found",
+                "here: /, /api/calls, /api/report, /api/events\n",
+            ),
+        }
+    }
+
+    /// The last 24 hours' rates, as `voicegate report --json`.
+    async fn report(&self) -> Reply {
+        let (store, window, thresholds) = (self.store.clone(), self.repeat_window, self.thresholds);
+        let day = Duration::from_secs(86_400);
+        let report = tokio::task::spawn_blocking(move || {
+            HealthReport::recent(&store, day, window, thresholds)
+        })
+        .await;
+        match report {
+            Ok(Ok(report)) => Reply::json(report.json()),
+            Ok(Err(error)) => {
+                Reply::text("503 Service Unavailable", &format!("the store: {error}\n"))
+            }
+            Err(_) => Reply::text("500 Internal Server Error", "the report failed\n"),
+        }
+    }
+}
+
+async fn serve(listen: SocketAddr, handler: Handler) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     let open = Arc::new(AtomicUsize::new(0));
@@ -34,9 +166,9 @@ pub async fn serve_metrics(
                 continue; // dropped: closed
             }
             open.fetch_add(1, Ordering::Relaxed);
-            let (metrics, open) = (metrics.clone(), open.clone());
+            let (handler, open) = (handler.clone(), open.clone());
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(TIMEOUT, answer(stream, &metrics)).await;
+                let _ = connection(stream, &handler).await;
                 open.fetch_sub(1, Ordering::Relaxed);
             });
         }
@@ -44,65 +176,97 @@ pub async fn serve_metrics(
     Ok(bound)
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+async fn connection(mut stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
+    let reply = match tokio::time::timeout(TIMEOUT, read_request(&mut stream)).await {
+        Ok(Ok(Some(Ok(request)))) => handler(request).await,
+        Ok(Ok(Some(Err(refusal)))) => refusal,
+        Ok(Ok(None)) | Err(_) => return Ok(()),
+        Ok(Err(error)) => return Err(error),
+    };
+    match reply {
+        Reply::Full {
+            status,
+            content_type,
+            body,
+        } => {
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tokio::time::timeout(TIMEOUT, stream.write_all(response.as_bytes())).await??;
+            stream.shutdown().await
+        }
+        Reply::Events(events) => stream_events(stream, events).await,
+    }
+}
+
+/// Reads the request head; `None` if the peer closed first, a refusal for
+/// one too large or not HTTP.
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Result<Request, Reply>>> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         head.extend_from_slice(&chunk[..n]);
         if head.len() > MAX_REQUEST {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                "request too large\n",
-            )
-            .await;
+            let refusal = Reply::text("431 Request Header Fields Too Large", "request too large\n");
+            return Ok(Some(Err(refusal)));
         }
     }
-    let request_line = String::from_utf8_lossy(&head);
-    let mut parts = request_line.lines().next().unwrap_or_default().split(' ');
-    match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => {
-            let body = metrics.render();
-            respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await
-        }
-        (Some("GET"), Some(_)) => {
-            respond(
-                &mut stream,
-                "404 Not Found",
-                "text/plain",
-                "only /metrics is here\n",
-            )
-            .await
-        }
-        _ => {
-            respond(
-                &mut stream,
-                "400 Bad Request",
-                "text/plain",
-                "send GET /metrics\n",
-            )
-            .await
-        }
-    }
+    Ok(Some(parse_head(&String::from_utf8_lossy(&head))))
 }
 
-async fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    body: &str,
+fn parse_head(head: &str) -> Result<Request, Reply> {
+    let mut lines = head.lines();
+    let mut parts = lines.next().unwrap_or_default().split(' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Reply::text("400 Bad Request", "not an HTTP request\n"));
+    };
+    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
+        return Err(Reply::text("400 Bad Request", "not an HTTP/1.x request\n"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let from_query = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(String::from);
+    let from_header = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let value = value.trim();
+        (name.eq_ignore_ascii_case("authorization"))
+            .then(|| value.strip_prefix("Bearer ").map(String::from))
+            .flatten()
+    });
+    Ok(Request {
+        method: method.to_string(),
+        path: path.to_string(),
+        token: from_query.or(from_header),
+    })
+}
+
+/// Server-sent events until the reader goes away; a reader too slow for
+/// the backlog skips ahead and is told how many it missed.
+async fn stream_events(
+    mut stream: TcpStream,
+    mut events: broadcast::Receiver<String>,
 ) -> std::io::Result<()> {
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n: voicegate call events\n\n";
+    tokio::time::timeout(TIMEOUT, stream.write_all(head.as_bytes())).await??;
+    loop {
+        let message = match events.recv().await {
+            Ok(line) => format!("data: {line}\n\n"),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                format!(": {missed} events skipped\n\n")
+            }
+            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+        };
+        // A reader that stops reading is let go rather than held for ever.
+        tokio::time::timeout(TIMEOUT, stream.write_all(message.as_bytes())).await??;
+    }
 }
 
 #[cfg(test)]
@@ -134,5 +298,89 @@ mod tests {
         huge.resize(9000, b'a');
         let refused = exchange(addr, &huge).await;
         assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
+    }
+
+    fn dashboard(dir: &std::path::Path, token: Option<&str>) -> Arc<Dashboard> {
+        let url =
+            crate::store::StoreUrl::parse(&format!("sqlite:{}", dir.join("db").display())).unwrap();
+        Arc::new(Dashboard {
+            live: Arc::default(),
+            store: Arc::new(Store::open(&url).unwrap()),
+            repeat_window: Duration::from_secs(7 * 86_400),
+            thresholds: crate::config::GatewayConfig::embedded().alarm_thresholds(),
+            token: token.map(String::from),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_serves_its_page_calls_report_and_a_live_event_stream() {
+        use crate::callcore::{CallEvent, EventKind, EventSink};
+        let dir = tempfile::tempdir().unwrap();
+        let board = dashboard(dir.path(), None);
+        let addr = serve_dashboard("127.0.0.1:0".parse().unwrap(), board.clone())
+            .await
+            .unwrap();
+        let page = exchange(addr, b"GET / HTTP/1.1\r\n\r\n").await;
+        assert!(
+            page.contains("Content-Type: text/html") && page.contains("EventSource"),
+            "{page}"
+        );
+        let calls = exchange(addr, b"GET /api/calls HTTP/1.1\r\n\r\n").await;
+        assert!(calls.ends_with("\r\n\r\n[]"), "{calls}");
+        let report = exchange(addr, b"GET /api/report HTTP/1.1\r\n\r\n").await;
+        assert!(
+            report.contains("\"session_break_rate\":{\"value\":0.0,\"count\":0,\"threshold\":0.15"),
+            "{report}"
+        );
+        let mut events = TcpStream::connect(addr).await.unwrap();
+        events
+            .write_all(b"GET /api/events HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = vec![0u8; 256];
+        let n = events.read(&mut head).await.unwrap();
+        assert!(String::from_utf8_lossy(&head[..n]).contains("text/event-stream"));
+        let anger = CallEvent {
+            at: Duration::from_secs(3),
+            kind: EventKind::Heard(crate::engine::Input::Anger { score: 91.0 }),
+        };
+        board.live.publish(Some("c@h"), &anger);
+        let mut line = vec![0u8; 256];
+        let n = tokio::time::timeout(TIMEOUT, events.read(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        let line = String::from_utf8_lossy(&line[..n]);
+        assert!(
+            line.starts_with("data: {")
+                && line.contains("\"score\":91.0")
+                && line.contains("\"call_id\":\"c@h\""),
+            "{line}"
+        );
+        let posted = exchange(addr, b"POST /api/calls HTTP/1.1\r\n\r\n").await;
+        assert!(posted.starts_with("HTTP/1.1 405"), "{posted}");
+        let nonsense = exchange(addr, b"GET api/calls\r\n\r\n").await;
+        assert!(nonsense.starts_with("HTTP/1.1 400"), "{nonsense}");
+    }
+
+    #[tokio::test]
+    async fn with_a_token_set_nothing_is_served_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = serve_dashboard(
+            "127.0.0.1:0".parse().unwrap(),
+            dashboard(dir.path(), Some("s3cret")),
+        )
+        .await
+        .unwrap();
+        let refused = exchange(addr, b"GET /api/calls HTTP/1.1\r\n\r\n").await;
+        assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+        let by_query = exchange(addr, b"GET /api/calls?token=s3cret HTTP/1.1\r\n\r\n").await;
+        assert!(by_query.starts_with("HTTP/1.1 200"), "{by_query}");
+        let by_header = exchange(
+            addr,
+            b"GET /api/calls HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n",
+        )
+        .await;
+        assert!(by_header.starts_with("HTTP/1.1 200"), "{by_header}");
     }
 }

@@ -27,6 +27,7 @@ use crate::callcore::{
     announcement_prompts, AngerSetup, EventSink, FrontEnd, HandoffSettings, JsonLines, KeywordSetup,
 };
 use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings};
+use crate::dashboard::LiveCalls;
 use crate::engine::EngineConfig;
 use crate::infer::{InferError, KeywordModel};
 use crate::menu::{self, Menu};
@@ -108,6 +109,26 @@ pub struct Shared {
     metrics: Arc<Metrics>,
     /// The callers waiting for an agent, kept across reloads.
     queue_board: Arc<QueueBoard>,
+    /// The dashboard's view of the calls up, kept across reloads.
+    live: Arc<LiveCalls>,
+}
+
+/// What serve keeps across configuration reloads.
+#[derive(Clone)]
+struct Kept {
+    metrics: Arc<Metrics>,
+    queue_board: Arc<QueueBoard>,
+    live: Arc<LiveCalls>,
+}
+
+impl Shared {
+    fn kept(&self) -> Kept {
+        Kept {
+            metrics: self.metrics.clone(),
+            queue_board: self.queue_board.clone(),
+            live: self.live.clone(),
+        }
+    }
 }
 
 impl Shared {
@@ -157,8 +178,12 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         .map_err(ServeError::Runtime)?;
     let metrics = Arc::new(Metrics::default());
     let expected_wait = Duration::from_secs_f64(config.transfer.expected_wait_s);
-    let board = QueueBoard::new(expected_wait, metrics.clone());
-    let shared = Arc::new(load_shared(config, metrics.clone(), board)?);
+    let kept = Kept {
+        queue_board: QueueBoard::new(expected_wait, metrics.clone()),
+        metrics: metrics.clone(),
+        live: Arc::default(),
+    };
+    let shared = Arc::new(load_shared(config, kept.clone())?);
     runtime.block_on(async {
         let listen = config.sip.listen;
         let listen_error = |transport, source| ServeError::Listen {
@@ -183,6 +208,9 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         }
         if config.metrics.enabled {
             start_metrics(config, metrics).await;
+        }
+        if config.http.enabled {
+            start_dashboard(config, kept.live.clone()).await?;
         }
         if let Some(retention) = config.recording_retention() {
             keep_recordings_for(config.recording.dir.clone(), retention);
@@ -223,11 +251,7 @@ fn apply_sip_settings(ua: &mut UserAgent, config: &GatewayConfig) {
 
 /// SIGHUP: the configuration file read again, with its menu, prompts and
 /// models, for the calls that come from now on. `current` names the file.
-fn reload(
-    current: &GatewayConfig,
-    metrics: Arc<Metrics>,
-    board: Arc<QueueBoard>,
-) -> Result<(GatewayConfig, Shared), String> {
+fn reload(current: &GatewayConfig, kept: Kept) -> Result<(GatewayConfig, Shared), String> {
     if !current.source.is_file() {
         return Err(format!(
             "{} is not a file: serve runs on the built-in configuration (start it with --config FILE to reload one)",
@@ -235,7 +259,7 @@ fn reload(
         ));
     }
     let config = GatewayConfig::load(&current.source).map_err(|e| e.to_string())?;
-    let shared = load_shared(&config, metrics, board).map_err(|e| e.to_string())?;
+    let shared = load_shared(&config, kept).map_err(|e| e.to_string())?;
     Ok((config, shared))
 }
 
@@ -330,23 +354,58 @@ fn keep_recordings_for(dir: PathBuf, retention: Duration) {
     });
 }
 
+/// The dashboard and its API on `[http] listen`; a port already taken costs
+/// the dashboard, not the calls.
+async fn start_dashboard(config: &GatewayConfig, live: Arc<LiveCalls>) -> Result<(), ServeError> {
+    let store_error = |source| ServeError::Store {
+        config: config.source.clone(),
+        source,
+    };
+    let store = Store::open(&config.store_url().map_err(store_error)?).map_err(store_error)?;
+    let token = config.http.token.trim();
+    let dashboard = Arc::new(http::Dashboard {
+        live,
+        store: Arc::new(store),
+        repeat_window: config.repeat_window(),
+        thresholds: config.alarm_thresholds(),
+        token: (!token.is_empty()).then(|| token.to_string()),
+    });
+    let listen = config.http.listen;
+    let bound = http::serve_dashboard(listen, dashboard).await;
+    announce(config, ("the dashboard", "[http]", "/"), listen, bound);
+    Ok(())
+}
+
 /// `GET /metrics`; a port already taken costs the metrics, not the calls.
 async fn start_metrics(config: &GatewayConfig, metrics: Arc<Metrics>) {
     let listen = config.metrics.listen;
-    match http::serve_metrics(listen, metrics).await {
-        Ok(bound) => eprintln!("voicegate: metrics on http://{bound}/metrics"),
+    let bound = http::serve_metrics(listen, metrics).await;
+    announce(config, ("metrics", "[metrics]", "/metrics"), listen, bound);
+}
+
+/// Says where an HTTP listener (`what`, configured in `section`, serving
+/// `path`) is, or why it is not; the calls go on either way.
+fn announce(
+    config: &GatewayConfig,
+    (what, section, path): (&str, &str, &str),
+    listen: SocketAddr,
+    bound: std::io::Result<SocketAddr>,
+) {
+    match bound {
+        Ok(bound) => eprintln!("voicegate: {what} on http://{bound}{path}"),
         Err(error) => eprintln!(
-            "voicegate: warning: {}: cannot serve metrics on {listen}: {error} (set [metrics] listen, or enabled = false); calls go on",
+            "voicegate: warning: {}: cannot serve {what} on {listen}: {error} (set {section} listen, or enabled = false); calls go on",
             config.source.display()
         ),
     }
 }
 
-fn load_shared(
-    config: &GatewayConfig,
-    metrics: Arc<Metrics>,
-    queue_board: Arc<QueueBoard>,
-) -> Result<Shared, ServeError> {
+fn load_shared(config: &GatewayConfig, kept: Kept) -> Result<Shared, ServeError> {
+    let Kept {
+        metrics,
+        queue_board,
+        live,
+    } = kept;
     let menu = config.load_menu()?;
     let mut names: Vec<String> = menu::prompt_texts(&menu)
         .into_iter()
@@ -408,6 +467,7 @@ fn load_shared(
             Arc::new(JsonLines::new(std::io::stdout())),
             records.clone(),
             metrics.clone(),
+            live.clone(),
         ],
         records,
         history,
@@ -417,5 +477,6 @@ fn load_shared(
         crm: crm::Crm::new(&config.crm),
         metrics,
         queue_board,
+        live,
     })
 }

@@ -197,10 +197,9 @@ impl Signalling {
             self.config.source.display()
         );
         let (current, done) = (self.config.clone(), self.reloads_tx.clone());
-        let metrics = self.shared.metrics.clone();
-        let board = self.shared.queue_board.clone();
+        let kept = self.shared.kept();
         tokio::task::spawn_blocking(move || {
-            let _ = done.send(super::reload(&current, metrics, board));
+            let _ = done.send(super::reload(&current, kept));
         });
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use super::record::{CallRecord, Outcome};
+use super::{ListFilter, Store, StoreError};
 
 /// The alarm thresholds (the product rules' 15 %, 25 % and 40 %).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,6 +117,32 @@ impl HealthReport {
             flagged: count(&|call| call.review.as_deref() == Some("flagged")),
             review_open: count(&|call| call.review_due.is_some() && call.review.is_none()),
         }
+    }
+
+    /// The rates over the calls of the last `period`, read from `store`
+    /// with the calls a repeat window before them.
+    pub fn recent(
+        store: &Store,
+        period: Duration,
+        repeat_window: Duration,
+        thresholds: Thresholds,
+    ) -> Result<HealthReport, StoreError> {
+        let ago = |age: Duration| {
+            SystemTime::now()
+                .checked_sub(age)
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+        };
+        let history = ListFilter {
+            since: super::rfc3339(ago(period + repeat_window)),
+            ..ListFilter::default()
+        };
+        let calls = store.list(&history)?;
+        Ok(HealthReport::of(
+            &calls,
+            ago(period),
+            repeat_window,
+            thresholds,
+        ))
     }
 
     /// `voicegate report --json`.

@@ -34,6 +34,8 @@ pub struct Ports {
     pub sink: u16,
     /// voicegate's `GET /metrics`.
     pub metrics: u16,
+    /// voicegate's dashboard and API (`[http] listen`).
+    pub http: u16,
     /// SIPp media ports (`-mp`; SIPp binds this one and the next but one).
     pub caller_media: u16,
     pub agent_media: u16,
@@ -54,6 +56,7 @@ impl Ports {
             agent_control: base + 4,
             sink: base + 6,
             metrics: base + 7,
+            http: base + 8,
             caller_media: base + 10,
             agent_media: base + 20,
             rtp_low: base + 40,
@@ -202,6 +205,9 @@ inactivity_s = 30
 [metrics]
 listen = "127.0.0.1:{metrics}"
 
+[http]
+listen = "127.0.0.1:{http}"
+
 [menu]
 file = "{root}/sip-config/menus/main.toml"
 prompts = "{root}/sip-config/prompts"
@@ -214,6 +220,7 @@ model = "{root}/models/kws.toml"
 "#,
         sip = ports.sip,
         metrics = ports.metrics,
+        http = ports.http,
         low = ports.rtp_low,
         high = ports.rtp_high,
     );
