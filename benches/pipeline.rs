@@ -38,6 +38,14 @@ fn models() -> (WindowModel, KeywordModel) {
     (anger, keywords)
 }
 
+/// The engine's defaults but a wait that never runs out, so that millions
+/// of benchmark steps stay in the IVR instead of being transferred at 90 s.
+fn never_waiting_too_long() -> Arc<EngineConfig> {
+    let mut config = EngineConfig::default();
+    config.policy.max_wait_s = 1e12;
+    Arc::new(config)
+}
+
 /// A call's audio front end with both models, as serve makes it.
 fn front_end(anger: &WindowModel, keywords: &KeywordModel) -> FrontEnd {
     FrontEnd::new(
@@ -105,7 +113,7 @@ fn front_end_per_frame(c: &mut Criterion) {
 
 /// One engine step: an anger score into a call listening without a menu.
 fn engine_step(c: &mut Criterion) {
-    let mut call = Call::new(Arc::new(EngineConfig::default()), None);
+    let mut call = Call::new(never_waiting_too_long(), None);
     call.handle(
         Duration::ZERO,
         Input::Started {
@@ -131,7 +139,7 @@ fn call_core_per_frame(c: &mut Criterion) {
     let (anger, keywords) = models();
     let audio = speech_like(8000 * 60, 8000.0);
     let setup = || CoreSetup {
-        engine: Arc::new(EngineConfig::default()),
+        engine: never_waiting_too_long(),
         menu: None,
         caller: CallerId::default(),
         started: SystemTime::now(),

@@ -237,6 +237,9 @@ pub struct UserAgent {
     /// Calls (offered, ringing, up or ending) at most; a new INVITE past it
     /// gets 503 with Retry-After.
     max_calls: usize,
+    /// Legs of `calls` that have ended and are kept only to answer
+    /// retransmissions (64×T1): they do not count toward `max_calls`.
+    ended_calls: usize,
     /// Server transactions remembered at most (see [`DEFAULT_MAX_TRANSACTIONS`]).
     max_transactions: usize,
     /// Who may send what (trusted sources, rate limits, bans).
@@ -265,6 +268,7 @@ impl UserAgent {
             registration: None,
             product: Some(PRODUCT.to_string()),
             max_calls: DEFAULT_MAX_CALLS,
+            ended_calls: 0,
             max_transactions: DEFAULT_MAX_TRANSACTIONS,
             admission: Admission::new(AdmissionPolicy::default()),
             auth: None,

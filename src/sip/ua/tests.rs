@@ -160,6 +160,32 @@ fn past_max_calls_a_new_invite_gets_503_with_retry_after() {
     assert!(events(&mut ua).is_empty(), "the refused call costs nothing");
 }
 
+#[test]
+fn a_call_that_has_ended_no_longer_counts_toward_max_calls() {
+    let mut ua = agent();
+    ua.set_max_calls(1);
+    let tag = answered_call(&mut ua);
+    let bye = in_dialog("BYE", "z9hG4bKbye", 2, &tag, "", "");
+    ua.handle_datagram(ms(50), peer(), bye.as_bytes());
+    sent(&mut ua);
+    // Its leg is kept 32 s for retransmissions, but the call is over.
+    let second = invite("z9hG4bK2nd", "m=audio 6002 RTP/AVP 0 101")
+        .replace("Call-ID: call-1", "Call-ID: call-2");
+    ua.handle_datagram(ms(100), peer(), second.as_bytes());
+    let out = sent(&mut ua);
+    assert!(
+        out.iter().all(|m| !m.starts_with("SIP/2.0 503")),
+        "a new call fits once the first has ended: {out:?}"
+    );
+    let third = invite("z9hG4bK3rd", "m=audio 6004 RTP/AVP 0 101")
+        .replace("Call-ID: call-1", "Call-ID: call-3");
+    ua.handle_datagram(ms(150), peer(), third.as_bytes());
+    assert!(
+        sent(&mut ua).iter().any(|m| m.starts_with("SIP/2.0 503")),
+        "the second call holds the one place"
+    );
+}
+
 /// An INVITE without SDP, as trunks and PBXs send them (delayed offer).
 fn delayed_offer() -> String {
     let offer = invite("z9hG4bKd", "m=audio 6000 RTP/AVP 0 101");

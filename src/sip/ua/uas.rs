@@ -79,6 +79,7 @@ impl UserAgent {
         };
         if leg.remove_at.is_some_and(|at| at <= now) {
             let leg = self.calls.remove(call);
+            self.ended_calls = self.ended_calls.saturating_sub(1);
             if let Some(agent) = leg.and_then(|leg| leg.agent) {
                 self.agent_calls.remove(&agent.dialog.call_id);
             }
@@ -296,7 +297,7 @@ impl UserAgent {
             let extra = vec![("Unsupported", unsupported)];
             return self.final_to_invite(now, &invite, peer, 420, "Bad Extension", extra);
         }
-        if self.draining || self.calls.len() >= self.max_calls {
+        if self.draining || self.calls.len() - self.ended_calls >= self.max_calls {
             // Shed load before the call costs anything (RFC 3261 section 21.5.4).
             tracing::warn!(
                 calls = self.calls.len(),
@@ -649,6 +650,9 @@ impl UserAgent {
 
     pub(super) fn finish(&mut self, now: Duration, call: &str, how: EndReason) {
         if let Some(leg) = self.calls.get_mut(call) {
+            if leg.state != LegState::Ended {
+                self.ended_calls += 1;
+            }
             leg.state = LegState::Ended;
             leg.answer_at = None;
             leg.session_expires = None;
