@@ -85,7 +85,10 @@ fn baresip_calls_and_is_asked_to_transfer_the_angry_caller() {
     let wav = dir.path().join("caller.wav");
     microphone(&wav);
     baresip_config(&conf, &wav);
-    let gateway = gateway_toml(ports, 0.0).replace("127.0.0.1", ADDRESS);
+    // Beyond loopback the dashboard needs a token (serve refuses to start without one).
+    let gateway = gateway_toml(ports, 0.0)
+        .replace("127.0.0.1", ADDRESS)
+        .replace("[http]\n", "[http]\ntoken = \"namespace-test\"\n");
     std::fs::write(dir.path().join("gateway.toml"), gateway).unwrap();
     let status = Command::new("timeout")
         .args(["150", "unshare", "-n", "bash", "-c", SCRIPT])
