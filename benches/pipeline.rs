@@ -46,6 +46,11 @@ fn never_waiting_too_long() -> Arc<EngineConfig> {
     Arc::new(config)
 }
 
+/// `count` 20 ms frames of `audio`, from its start again when it runs out.
+fn frames(audio: &[f32], count: u64) -> impl Iterator<Item = &[f32]> {
+    audio.chunks(FRAME_SAMPLES).cycle().take(count as usize)
+}
+
 /// A call's audio front end with both models, as serve makes it.
 fn front_end(anger: &WindowModel, keywords: &KeywordModel) -> FrontEnd {
     FrontEnd::new(
@@ -97,10 +102,7 @@ fn front_end_per_frame(c: &mut Criterion) {
     c.bench_function("front end, one 20 ms frame of speech", |b| {
         b.iter_custom(|iterations| {
             let mut front = front_end(&anger, &keywords);
-            let frames = audio
-                .chunks(FRAME_SAMPLES)
-                .cycle()
-                .take(iterations as usize);
+            let frames = frames(&audio, iterations);
             let started = std::time::Instant::now();
             for (n, frame) in frames.enumerate() {
                 front.hear(Duration::from_millis(20 * n as u64), frame);
@@ -152,10 +154,7 @@ fn call_core_per_frame(c: &mut Criterion) {
     c.bench_function("call core, one 20 ms frame of speech", |b| {
         b.iter_custom(|iterations| {
             let mut core = CallCore::new(setup(), Some(front_end(&anger, &keywords)));
-            let frames = audio
-                .chunks(FRAME_SAMPLES)
-                .cycle()
-                .take(iterations as usize);
+            let frames = frames(&audio, iterations);
             let started = std::time::Instant::now();
             for (n, frame) in frames.enumerate() {
                 let now = Duration::from_millis(20 * n as u64);

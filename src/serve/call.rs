@@ -423,11 +423,11 @@ impl LiveCall {
             return;
         }
         // The prompt's frame as it is decoded in the shared library: no copy.
-        let shared = self.shared.clone();
+        let prompts = &self.shared.prompts;
         let frame = self
             .core
             .prompt_frame(at)
-            .and_then(|due| shared.prompts.frames(due.prompt)?.get(due.index))
+            .and_then(|due| prompts.frames(due.prompt)?.get(due.index))
             .map_or(&SILENCE[..], Vec::as_slice);
         self.leg.send_frame(frame).await;
         let sent = Instant::now();

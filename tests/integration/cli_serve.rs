@@ -143,3 +143,41 @@ fn the_shipped_prometheus_rules_pass_promtool() {
     );
     assert!(text.contains("SUCCESS: 7 rules found"), "{text}");
 }
+
+#[test]
+fn a_dashboard_beyond_loopback_without_a_token_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_listen(dir.path(), "127.0.0.1:0");
+    let text = edit(
+        &path,
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"0.0.0.0:8080\"",
+    );
+    let line = text
+        .lines()
+        .position(|l| l == "listen = \"0.0.0.0:8080\"")
+        .unwrap()
+        + 1;
+    serve_refuses(dir.path(), &path)
+        .stderr(contains(format!(
+            "gateway.toml:{line}: http.listen 0.0.0.0:8080 is reachable beyond this machine"
+        )))
+        .stderr(contains("set http.token"));
+}
+
+#[test]
+fn a_crm_url_that_is_not_http_or_lacks_the_caller_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, fix) in [
+        (
+            "https://crm.example/callers/{caller}",
+            "must start with http://",
+        ),
+        ("http://crm.example/callers", "has no {caller}"),
+    ] {
+        let path = config(dir.path(), &format!("[crm]\nurl = \"{url}\"\n\n"));
+        serve_refuses(dir.path(), &path)
+            .stderr(contains("gateway.toml:2: crm.url"))
+            .stderr(contains(fix));
+    }
+}
