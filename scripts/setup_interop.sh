@@ -5,7 +5,8 @@
 # (`svmap`, `svwar`, package sipvicious), and Prometheus's promtool
 # (package prometheus; the server is never started), and PostgreSQL's
 # server programs (package postgresql; the tests start their own), and
-# Kamailio (package kamailio; its test starts it). Idempotent: does nothing when all
+# Kamailio (package kamailio; its test starts it), and Chromium (package
+# chromium; the browser-call test runs it headless). Idempotent: does nothing when all
 # are on PATH. Installs with apt-get only when run as root on a machine
 # that has it; otherwise says how and exits 2.
 set -euo pipefail
@@ -20,6 +21,8 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
 # The PostgreSQL store's tests start a server of their own (initdb, pg_ctl).
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+# The browser caller's test (tests/integration/browser.rs) calls over WebRTC.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -35,11 +38,11 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
     if command -v sipp >/dev/null 2>&1 && command -v baresip >/dev/null 2>&1 && command -v svmap >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
-        && command -v kamailio >/dev/null 2>&1 \
+        && command -v kamailio >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 \
         && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
         exit 0
     fi
-    echo "setup_interop: apt-get installed ${missing[*]} but sipp, baresip, svmap, promtool, kamailio or initdb is still missing" >&2
+    echo "setup_interop: apt-get installed ${missing[*]} but sipp, baresip, svmap, promtool, kamailio, chromium or initdb is still missing" >&2
     exit 2
 fi
 

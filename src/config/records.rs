@@ -109,6 +109,10 @@ pub struct HttpSettings {
     /// Required of every request when set; must be set when `listen` is
     /// reachable beyond this machine.
     pub token: String,
+    /// Take calls from browsers (`/phone`, WebRTC) into the same call core.
+    pub webrtc: bool,
+    /// Browser calls up at once; more get 503.
+    pub max_browser_calls: usize,
 }
 
 impl Default for HttpSettings {
@@ -117,6 +121,8 @@ impl Default for HttpSettings {
             enabled: true,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             token: String::new(),
+            webrtc: true,
+            max_browser_calls: 20,
         }
     }
 }

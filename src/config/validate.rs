@@ -124,6 +124,12 @@ impl GatewayConfig {
         let within = |value: f64, low: f64, high: f64| (low..=high).contains(&value);
         let mut checks = vec![
             (
+                "http",
+                "max_browser_calls",
+                (1..=10_000).contains(&self.http.max_browser_calls),
+                "must be between 1 and 10000 calls",
+            ),
+            (
                 "scoring",
                 "smoothing",
                 self.scoring.smoothing > 0.0 && self.scoring.smoothing <= 1.0,

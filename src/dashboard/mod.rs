@@ -19,6 +19,8 @@ const STREAM_BACKLOG: usize = 1024;
 
 #[derive(Debug, Default)]
 struct Watched {
+    /// `None` for SIP, the usual front door.
+    transport: Option<&'static str>,
     caller: String,
     dialed: String,
     started: String,
@@ -36,7 +38,7 @@ impl Watched {
             "id": id,
             "caller": self.caller,
             "dialed": self.dialed,
-            "transport": "sip",
+            "transport": self.transport.unwrap_or("sip"),
             "started": self.started,
             "seconds": (self.at * 100.0).round() / 100.0,
             "node": self.node,
@@ -103,6 +105,12 @@ impl LiveCalls {
     pub fn json(&self) -> Value {
         let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         Value::Array(calls.iter().map(|(id, call)| call.json(id)).collect())
+    }
+
+    /// Marks a call about to start as one from another front door than SIP.
+    pub fn expect(&self, call_id: &str, transport: &'static str) {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        calls.entry(call_id.to_string()).or_default().transport = Some(transport);
     }
 
     /// Every call event from now on, one JSON line each; a reader that
@@ -179,6 +187,14 @@ mod tests {
             live.publish(Some("a@host"), step);
         }
         live.publish(None, &steps[2]);
+        live.expect("b@browser", "webrtc");
+        live.publish(Some("b@browser"), &steps[0]);
+        let browser = live.json();
+        assert_eq!(browser[1]["transport"], "webrtc", "{browser}");
+        live.publish(
+            Some("b@browser"),
+            &event(1.0, EventKind::Ended(Box::default())),
+        );
         let listed = live.json();
         assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
         let call = &listed[0];

@@ -22,7 +22,7 @@ pub use report::{CallReport, Happened};
 
 use crate::audio::{level_db, AudioError, ChannelPick, Recording, FRAME_SAMPLES};
 use crate::rtp::{key_press_payloads, parse_rtp, PACKET_TIME};
-use crate::serve::media::{decode, Leg};
+use crate::serve::media::{decode, Leg, MediaPort};
 use crate::serve::{framed_length, MAX_MESSAGE};
 use crate::sip::{BadTarget, CallerEvent, OutboundCall, Peer, ReferAnswer, Transport};
 use network::Network;
@@ -326,7 +326,7 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
         let next_frame = self
             .answered_at
             .map(|at| at + PACKET_TIME * u32::try_from(self.frames).unwrap_or(u32::MAX));
-        let rtp = self.leg.as_ref().map(|leg| &leg.socket);
+        let rtp = self.leg.as_mut();
         let delivery = self
             .network
             .next_due()
@@ -372,7 +372,7 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
                 // Past the answer the recording's length bounds the call.
                 self.give_up_at = now + self.playback_length() + BYE_WAIT * 2;
                 if let Some(socket) = self.media_socket.take() {
-                    self.leg = Some(Leg::new(socket, &media));
+                    self.leg = Some(Leg::new(MediaPort::Udp(socket), &media));
                 }
                 self.happened(Happened::Answered {
                     codec: media.codec.name(),
@@ -483,9 +483,9 @@ impl<F: FnMut(f64, &Happened)> Session<F> {
     }
 }
 
-async fn recv_optional(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Vec<u8> {
-    match socket {
-        Some(socket) => match socket.recv_from(buf).await {
+async fn recv_optional(leg: Option<&mut Leg>, buf: &mut [u8]) -> Vec<u8> {
+    match leg {
+        Some(leg) => match leg.recv(buf).await {
             Ok((n, _)) => buf[..n].to_vec(),
             Err(_) => Vec::new(),
         },

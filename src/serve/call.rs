@@ -12,7 +12,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
-use super::media::{decode, Leg};
+use super::media::{decode, Leg, MediaPort};
 use super::queues::LineTicket;
 use super::scorer::Scored;
 use super::Shared;
@@ -36,7 +36,7 @@ pub struct CallSetup {
     pub id: String,
     pub who: CallerId,
     pub media: Negotiated,
-    pub socket: UdpSocket,
+    pub port: MediaPort,
 }
 
 /// From signalling to a call.
@@ -160,7 +160,7 @@ impl LiveCall {
         LiveCall {
             sinks: Sinks::new(Some(setup.id.clone()), shared.sinks.clone()),
             jitter: JitterBuffer::new(shared.rtp.jitter_packets),
-            leg: Leg::new(setup.socket, &setup.media),
+            leg: Leg::new(setup.port, &setup.media),
             id: setup.id,
             shared,
             to_signalling,
@@ -225,12 +225,12 @@ impl LiveCall {
             .core
             .next_timeout()
             .and_then(|at| self.start.checked_add(at));
-        let agent = match &self.agent {
-            AgentLeg::Bridged(agent) => Some(&agent.socket),
+        let agent = match &mut self.agent {
+            AgentLeg::Bridged(agent) => Some(agent),
             _ => None,
         };
         tokio::select! {
-            received = self.leg.socket.recv_from(&mut caller_buf) => match received {
+            received = self.leg.recv(&mut caller_buf) => match received {
                 Ok((n, from)) => Wake::CallerRtp(caller_buf[..n].to_vec(), from),
                 Err(error) => Wake::SocketError(error),
             },
@@ -355,7 +355,7 @@ impl LiveCall {
         else {
             return;
         };
-        self.agent = AgentLeg::Bridged(Leg::new(socket, &media));
+        self.agent = AgentLeg::Bridged(Leg::new(MediaPort::Udp(socket), &media));
     }
 
     fn signal(&self, message: ToSignalling) {
@@ -525,13 +525,13 @@ fn ended_by(how: EndReason) -> EndedBy {
     }
 }
 
-/// A receive on a socket that may not exist yet (pending forever if not).
+/// A receive on a leg that may not exist yet (pending forever if not).
 async fn recv_from_optional(
-    socket: Option<&UdpSocket>,
+    leg: Option<&mut Leg>,
     buf: &mut [u8],
 ) -> std::io::Result<(usize, SocketAddr)> {
-    match socket {
-        Some(socket) => socket.recv_from(buf).await,
+    match leg {
+        Some(leg) => leg.recv(buf).await,
         None => std::future::pending().await,
     }
 }

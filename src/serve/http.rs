@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 
+use super::webrtc::{DoorError, WebRtcDoor};
 use crate::dashboard::LiveCalls;
 use crate::metrics::Metrics;
 use crate::store::{HealthReport, Store, Thresholds};
@@ -24,10 +25,14 @@ use crate::store::{HealthReport, Store, Thresholds};
 const MAX_CONNECTIONS: usize = 64;
 /// The largest request head read.
 const MAX_REQUEST: usize = 8192;
+/// The largest request body read (a browser's offer is a few KB of SDP).
+const MAX_BODY: usize = 32_768;
 /// How long a request may take to arrive and its answer to be written.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// The dashboard page, served from the binary.
 const PAGE: &str = include_str!("../dashboard/page.html");
+/// The browser caller's page.
+const PHONE: &str = include_str!("../dashboard/phone.html");
 
 /// A request's line, as far as these listeners care.
 struct Request {
@@ -35,6 +40,10 @@ struct Request {
     path: String,
     /// `token=…` from the query, or a `Authorization: Bearer …` header.
     token: Option<String>,
+    content_length: usize,
+    body: Vec<u8>,
+    /// Who sent it.
+    peer: SocketAddr,
 }
 
 enum Reply {
@@ -52,6 +61,14 @@ impl Reply {
         Reply::Full {
             status,
             content_type: "text/plain; charset=utf-8",
+            body: body.to_string(),
+        }
+    }
+
+    fn html(body: &str) -> Reply {
+        Reply::Full {
+            status: "200 OK",
+            content_type: "text/html; charset=utf-8",
             body: body.to_string(),
         }
     }
@@ -96,6 +113,8 @@ pub struct Dashboard {
     pub thresholds: Thresholds,
     /// Required of every request when set (`[http] token`).
     pub token: Option<String>,
+    /// Takes browsers' calls, when `[http] webrtc` is on.
+    pub door: Option<WebRtcDoor>,
 }
 
 /// Binds `listen` and serves the dashboard (`/`), `GET /api/calls`,
@@ -119,23 +138,72 @@ impl Dashboard {
                 "give the [http] token: ?token=… or Authorization: Bearer …\n",
             );
         }
-        if request.method != "GET" {
-            return Reply::text("405 Method Not Allowed", "only GET is served here\n");
-        }
-        match request.path.as_str() {
-            "/" => Reply::Full {
-                status: "200 OK",
-                content_type: "text/html; charset=utf-8",
-                body: PAGE.to_string(),
-            },
-            "/api/calls" => Reply::json(self.live.json()),
-            "/api/events" => Reply::Events(self.live.subscribe()),
-            "/api/report" => self.report().await,
-            _ => Reply::text(
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/") => self.page().await,
+            ("GET", "/phone") => Reply::html(PHONE),
+            ("GET", "/api/calls") => Reply::json(self.live.json()),
+            ("GET", "/api/events") => Reply::Events(self.live.subscribe()),
+            ("GET", "/api/report") => self.report().await,
+            ("POST", path) if path.starts_with("/api/webrtc/") => self.browser(request).await,
+            ("GET", _) => Reply::text(
                 "404 Not Found",
-                "here: /, /api/calls, /api/report, /api/events\n",
+                "here: /, /phone, /api/calls, /api/report, /api/events\n",
+            ),
+            _ => Reply::text(
+                "405 Method Not Allowed",
+                "only GET is served here, and POST to /api/webrtc/offer, /dtmf and /hangup\n",
             ),
         }
+    }
+
+    /// The browser caller's requests, each a small JSON object.
+    async fn browser(&self, request: Request) -> Reply {
+        let Some(door) = &self.door else {
+            return Reply::text("404 Not Found", "browser calls are off ([http] webrtc)\n");
+        };
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&request.body) else {
+            return Reply::text("400 Bad Request", "send a JSON object\n");
+        };
+        let field = |name: &str| body.get(name).and_then(serde_json::Value::as_str);
+        match (request.path.as_str(), field("sdp"), field("call")) {
+            ("/api/webrtc/offer", Some(sdp), _) => {
+                let caller = browser_caller(field("caller"), request.peer);
+                match door.answer(sdp.to_string(), caller, request.peer).await {
+                    Ok(answer) => Reply::json(serde_json::json!({"call": answer.call, "sdp": answer.sdp})),
+                    Err(error @ DoorError::Full(_)) => Reply::text("503 Service Unavailable", &format!("{error}\n")),
+                    Err(error @ DoorError::BadOffer(_)) => Reply::text("400 Bad Request", &format!("{error}\n")),
+                    Err(error) => Reply::text("500 Internal Server Error", &format!("{error}\n")),
+                }
+            }
+            ("/api/webrtc/dtmf", _, Some(call)) => match field("digit").and_then(one_key) {
+                Some(digit) => {
+                    door.dtmf(call.to_string(), digit);
+                    Reply::json(serde_json::json!({"ok": true}))
+                }
+                None => Reply::text("400 Bad Request", "digit must be one of 0-9, * and #\n"),
+            },
+            ("/api/webrtc/hangup", _, Some(call)) => {
+                door.hang_up(call.to_string());
+                Reply::json(serde_json::json!({"ok": true}))
+            }
+            _ => Reply::text(
+                "400 Bad Request",
+                "POST /api/webrtc/offer {\"sdp\": …}, /api/webrtc/dtmf {\"call\": …, \"digit\": …} or /api/webrtc/hangup {\"call\": …}\n",
+            ),
+        }
+    }
+
+    /// The dashboard with the calls up and the rates in it, so that its
+    /// first picture needs no second request.
+    async fn page(&self) -> Reply {
+        let report = match self.report().await {
+            Reply::Full { body, .. } => serde_json::from_str(&body).unwrap_or_default(),
+            Reply::Events(_) => serde_json::Value::Null,
+        };
+        let initial = serde_json::json!({"calls": self.live.json(), "report": report});
+        // Inside <script>, a "</script>" in a caller's name must not end it.
+        let initial = initial.to_string().replace('<', "\\u003c");
+        Reply::html(&PAGE.replace("/*INITIAL*/", &initial))
     }
 
     /// The last 24 hours' rates, as `voicegate report --json`.
@@ -177,7 +245,8 @@ async fn serve(listen: SocketAddr, handler: Handler) -> std::io::Result<SocketAd
 }
 
 async fn connection(mut stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
-    let reply = match tokio::time::timeout(TIMEOUT, read_request(&mut stream)).await {
+    let peer = stream.peer_addr()?;
+    let reply = match tokio::time::timeout(TIMEOUT, read_request(&mut stream, peer)).await {
         Ok(Ok(Some(Ok(request)))) => handler(request).await,
         Ok(Ok(Some(Err(refusal)))) => refusal,
         Ok(Ok(None)) | Err(_) => return Ok(()),
@@ -200,26 +269,53 @@ async fn connection(mut stream: TcpStream, handler: &Handler) -> std::io::Result
     }
 }
 
-/// Reads the request head; `None` if the peer closed first, a refusal for
-/// one too large or not HTTP.
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Result<Request, Reply>>> {
-    let mut head = Vec::new();
+/// Reads the request head and body; `None` if the peer closed first, a
+/// refusal for one too large or not HTTP.
+async fn read_request(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+) -> std::io::Result<Option<Result<Request, Reply>>> {
+    let mut read = Vec::new();
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    let head_end = loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
             return Ok(None);
         }
-        head.extend_from_slice(&chunk[..n]);
-        if head.len() > MAX_REQUEST {
+        read.extend_from_slice(&chunk[..n]);
+        if let Some(at) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if read.len() > MAX_REQUEST {
             let refusal = Reply::text("431 Request Header Fields Too Large", "request too large\n");
             return Ok(Some(Err(refusal)));
         }
+    };
+    let mut request = match parse_head(&String::from_utf8_lossy(&read[..head_end]), peer) {
+        Ok(request) => request,
+        Err(refusal) => return Ok(Some(Err(refusal))),
+    };
+    if request.content_length > MAX_BODY {
+        let refusal = Reply::text(
+            "413 Content Too Large",
+            "a request body is at most 32 KiB\n",
+        );
+        return Ok(Some(Err(refusal)));
     }
-    Ok(Some(parse_head(&String::from_utf8_lossy(&head))))
+    let mut body = read.split_off(head_end);
+    while body.len() < request.content_length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(request.content_length);
+    request.body = body;
+    Ok(Some(Ok(request)))
 }
 
-fn parse_head(head: &str) -> Result<Request, Reply> {
+fn parse_head(head: &str, peer: SocketAddr) -> Result<Request, Reply> {
     let mut lines = head.lines();
     let mut parts = lines.next().unwrap_or_default().split(' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
@@ -234,18 +330,58 @@ fn parse_head(head: &str) -> Result<Request, Reply> {
         .split('&')
         .find_map(|pair| pair.strip_prefix("token="))
         .map(String::from);
-    let from_header = lines.find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        let value = value.trim();
-        (name.eq_ignore_ascii_case("authorization"))
-            .then(|| value.strip_prefix("Bearer ").map(String::from))
-            .flatten()
-    });
+    let headers: Vec<(&str, &str)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name, value.trim()))
+        .collect();
+    let header = |wanted: &str| {
+        headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+            .map(|(_, value)| *value)
+    };
+    let from_header = header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(String::from);
+    let content_length = match header("content-length").map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(length)) => length,
+        Some(Err(_)) => {
+            return Err(Reply::text(
+                "400 Bad Request",
+                "Content-Length is not a number\n",
+            ))
+        }
+    };
     Ok(Request {
         method: method.to_string(),
         path: path.to_string(),
         token: from_query.or(from_header),
+        content_length,
+        body: Vec::new(),
+        peer,
     })
+}
+
+/// A browser caller's name for the records: what the page gave (letters,
+/// digits, `+-_.@` only, at most 32), else `browser:` and its address.
+fn browser_caller(given: Option<&str>, peer: SocketAddr) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "+-_.@".contains(c);
+    match given {
+        Some(name) if !name.is_empty() && name.len() <= 32 && name.chars().all(allowed) => {
+            name.to_string()
+        }
+        _ => format!("browser:{}", peer.ip()),
+    }
+}
+
+/// A key of the phone pad (RFC 4733 section 3.2 events 0–11).
+fn one_key(digit: &str) -> Option<char> {
+    let mut chars = digit.chars();
+    match (chars.next(), chars.next()) {
+        (Some(key), None) if key.is_ascii_digit() || key == '*' || key == '#' => Some(key),
+        _ => None,
+    }
 }
 
 /// Server-sent events until the reader goes away; a reader too slow for
@@ -271,6 +407,7 @@ async fn stream_events(
 
 #[cfg(test)]
 mod tests {
+    use super::super::webrtc::FromBrowser;
     use super::*;
 
     async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
@@ -309,6 +446,7 @@ mod tests {
             repeat_window: Duration::from_secs(7 * 86_400),
             thresholds: crate::config::GatewayConfig::embedded().alarm_thresholds(),
             token: token.map(String::from),
+            door: None,
         })
     }
 
@@ -361,6 +499,130 @@ mod tests {
         assert!(posted.starts_with("HTTP/1.1 405"), "{posted}");
         let nonsense = exchange(addr, b"GET api/calls\r\n\r\n").await;
         assert!(nonsense.starts_with("HTTP/1.1 400"), "{nonsense}");
+    }
+
+    /// A browser's offer, made by webrtc-rs as a page's RTCPeerConnection would.
+    async fn browser_offer() -> String {
+        use webrtc::api::media_engine::MediaEngine;
+        use webrtc::rtp_transceiver::rtp_codec::RTPCodecType;
+        let mut media = MediaEngine::default();
+        media.register_default_codecs().unwrap();
+        let api = webrtc::api::APIBuilder::new()
+            .with_media_engine(media)
+            .build();
+        let page = api.new_peer_connection(Default::default()).await.unwrap();
+        page.add_transceiver_from_kind(RTPCodecType::Audio, None)
+            .await
+            .unwrap();
+        let offer = page.create_offer(None).await.unwrap();
+        let mut gathered = page.gathering_complete_promise().await;
+        page.set_local_description(offer).await.unwrap();
+        let _ = gathered.recv().await;
+        page.local_description().await.unwrap().sdp
+    }
+
+    fn post(path: &str, body: &str) -> Vec<u8> {
+        format!(
+            "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_browser_offer_is_answered_with_pcmu_and_its_call_handed_to_signalling() {
+        let dir = tempfile::tempdir().unwrap();
+        let (to_signalling, mut from_browsers) = tokio::sync::mpsc::unbounded_channel();
+        let mut board = Arc::into_inner(dashboard(dir.path(), None)).unwrap();
+        board.door = Some(WebRtcDoor::new(to_signalling, 1, true, board.live.clone()).unwrap());
+        let addr = serve_dashboard("127.0.0.1:0".parse().unwrap(), Arc::new(board))
+            .await
+            .unwrap();
+        let page = exchange(addr, b"GET /phone HTTP/1.1\r\n\r\n").await;
+        assert!(page.contains("RTCPeerConnection"), "{page}");
+        let offer = serde_json::json!({"sdp": browser_offer().await, "caller": "tester"});
+        let reply = exchange(addr, &post("/api/webrtc/offer", &offer.to_string())).await;
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        let answer: serde_json::Value =
+            serde_json::from_str(reply.split_once("\r\n\r\n").unwrap().1).unwrap();
+        let sdp = answer["sdp"].as_str().unwrap();
+        assert!(
+            sdp.contains("a=rtpmap:0 PCMU/8000") && !sdp.contains("opus"),
+            "{sdp}"
+        );
+        assert!(
+            sdp.contains("a=fingerprint:sha-256") && sdp.contains("a=candidate:"),
+            "{sdp}"
+        );
+        let Some(FromBrowser::Answered(call)) = from_browsers.recv().await else {
+            panic!("signalling was not handed the call");
+        };
+        assert_eq!(call.setup.id, answer["call"].as_str().unwrap());
+        assert_eq!(call.setup.who.caller, "tester");
+        // One browser call is the limit here: the next offer gets 503 at once.
+        let again = exchange(addr, &post("/api/webrtc/offer", &offer.to_string())).await;
+        assert!(again.starts_with("HTTP/1.1 503"), "{again}");
+        let keys = serde_json::json!({"call": answer["call"], "digit": "5"}).to_string();
+        assert!(exchange(addr, &post("/api/webrtc/dtmf", &keys))
+            .await
+            .starts_with("HTTP/1.1 200"));
+        assert!(matches!(
+            from_browsers.recv().await,
+            Some(FromBrowser::Dtmf { digit: '5', .. })
+        ));
+        drop(call);
+    }
+
+    #[tokio::test]
+    async fn bad_browser_requests_get_a_4xx_that_says_what_to_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let (to_signalling, _from_browsers) = tokio::sync::mpsc::unbounded_channel();
+        let mut board = Arc::into_inner(dashboard(dir.path(), None)).unwrap();
+        board.door = Some(WebRtcDoor::new(to_signalling, 4, true, board.live.clone()).unwrap());
+        let addr = serve_dashboard("127.0.0.1:0".parse().unwrap(), Arc::new(board))
+            .await
+            .unwrap();
+        let cases = [
+            (
+                post("/api/webrtc/offer", "{not json"),
+                "400",
+                "send a JSON object",
+            ),
+            (
+                post("/api/webrtc/offer", r#"{"sdp": "v=0 nonsense"}"#),
+                "400",
+                "the offer was refused",
+            ),
+            (
+                post("/api/webrtc/offer", r#"{"offer": 1}"#),
+                "400",
+                "POST /api/webrtc/offer",
+            ),
+            (
+                post("/api/webrtc/dtmf", r#"{"call": "x", "digit": "55"}"#),
+                "400",
+                "0-9, * and #",
+            ),
+            (
+                post("/api/webrtc/offer", &"x".repeat(40_000)),
+                "413",
+                "32 KiB",
+            ),
+            (
+                b"POST /api/webrtc/offer HTTP/1.1\r\nContent-Length: lots\r\n\r\n".to_vec(),
+                "400",
+                "Content-Length",
+            ),
+            (post("/api/calls", "{}"), "405", "only GET"),
+        ];
+        for (request, status, says) in cases {
+            let reply = exchange(addr, &request).await;
+            assert!(
+                reply.starts_with(&format!("HTTP/1.1 {status}")) && reply.contains(says),
+                "{}: {reply}",
+                String::from_utf8_lossy(&request[..40.min(request.len())])
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,16 +1,69 @@
 //! One RTP stream of a call (the caller's, or an agent's while bridged):
-//! its socket, where to send, the codec, and outgoing sequence numbering.
+//! its port, where to send, the codec, and outgoing sequence numbering.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc::Receiver;
+use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
+use webrtc::track::track_local::TrackLocalWriter;
 
 use crate::audio::g711::{alaw_decode, alaw_encode, mulaw_decode, mulaw_encode, to_f32, to_i16};
 use crate::rtp::{Latch, RtpSender};
 use crate::sip::{Codec, Negotiated};
 
+/// Where a stream's RTP packets come from and go: a UDP socket of its own
+/// (SIP calls, agents), or a browser's SRTP session, which hands over the
+/// caller's packets decrypted and takes ours to encrypt (WebRTC calls).
+pub enum MediaPort {
+    Udp(UdpSocket),
+    WebRtc {
+        incoming: Receiver<Vec<u8>>,
+        outgoing: Arc<TrackLocalStaticRTP>,
+    },
+}
+
+impl MediaPort {
+    /// The next packet and where it came from (for a browser, always the
+    /// negotiated address: DTLS-SRTP already tied the packets to the peer).
+    pub async fn recv(
+        &mut self,
+        buf: &mut [u8],
+        peer: SocketAddr,
+    ) -> std::io::Result<(usize, SocketAddr)> {
+        match self {
+            MediaPort::Udp(socket) => socket.recv_from(buf).await,
+            MediaPort::WebRtc { incoming, .. } => match incoming.recv().await {
+                Some(packet) => {
+                    let n = packet.len().min(buf.len());
+                    buf[..n].copy_from_slice(&packet[..n]);
+                    Ok((n, peer))
+                }
+                // The browser's session is gone: nothing more will come.
+                None => std::future::pending().await,
+            },
+        }
+    }
+
+    async fn send(&self, packet: &[u8], to: SocketAddr) -> Result<(), String> {
+        match self {
+            MediaPort::Udp(socket) => socket
+                .send_to(packet, to)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            MediaPort::WebRtc { outgoing, .. } => outgoing
+                .write(packet)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
 pub struct Leg {
-    pub socket: UdpSocket,
+    pub port: MediaPort,
     /// Whose packets count and where ours go (see [`Latch`]).
     latch: Latch,
     pub codec: Codec,
@@ -20,9 +73,9 @@ pub struct Leg {
 }
 
 impl Leg {
-    pub fn new(socket: UdpSocket, media: &Negotiated) -> Leg {
+    pub fn new(port: MediaPort, media: &Negotiated) -> Leg {
         Leg {
-            socket,
+            port,
             latch: Latch::new(media.remote),
             codec: media.codec,
             payload_type: media.payload_type,
@@ -43,6 +96,12 @@ impl Leg {
         self.codec = media.codec;
         self.payload_type = media.payload_type;
         self.telephone_event = media.telephone_event;
+    }
+
+    /// The next packet from the stream's port.
+    pub async fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        let peer = self.latch.remote();
+        self.port.recv(buf, peer).await
     }
 
     /// Whether a packet from `source` is the peer's (anything else is dropped).
@@ -86,7 +145,7 @@ impl Leg {
 
     /// Sends a packet to the stream's peer.
     pub async fn send_packet(&self, packet: &[u8]) {
-        if let Err(error) = self.socket.send_to(packet, self.latch.remote()).await {
+        if let Err(error) = self.port.send(packet, self.latch.remote()).await {
             tracing::debug!(%error, remote = %self.latch.remote(), "RTP send failed");
         }
     }

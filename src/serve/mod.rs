@@ -13,6 +13,7 @@ mod queues;
 mod scorer;
 mod signalling;
 mod tcp;
+mod webrtc;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -209,8 +210,9 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         if config.metrics.enabled {
             start_metrics(config, metrics).await;
         }
+        let (browsers_tx, browsers_rx) = tokio::sync::mpsc::unbounded_channel();
         if config.http.enabled {
-            start_dashboard(config, kept.live.clone()).await?;
+            start_dashboard(config, kept.live.clone(), browsers_tx).await?;
         }
         if let Some(retention) = config.recording_retention() {
             keep_recordings_for(config.recording.dir.clone(), retention);
@@ -219,9 +221,10 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
             "voicegate: listening for SIP on udp and tcp {listen}; RTP on {} ports {}-{}",
             config.rtp.address, config.rtp.ports[0], config.rtp.ports[1]
         );
-        let signalling =
+        let mut signalling =
             signalling::Signalling::new(ua, udp, shared, config.clone(), options.calls);
         signalling.listen_tcp(tcp);
+        signalling.accept_browsers(browsers_rx);
         signalling.run().await;
         Ok(())
     })
@@ -356,14 +359,27 @@ fn keep_recordings_for(dir: PathBuf, retention: Duration) {
 
 /// The dashboard and its API on `[http] listen`; a port already taken costs
 /// the dashboard, not the calls.
-async fn start_dashboard(config: &GatewayConfig, live: Arc<LiveCalls>) -> Result<(), ServeError> {
+async fn start_dashboard(
+    config: &GatewayConfig,
+    live: Arc<LiveCalls>,
+    browsers: tokio::sync::mpsc::UnboundedSender<webrtc::FromBrowser>,
+) -> Result<(), ServeError> {
     let store_error = |source| ServeError::Store {
         config: config.source.clone(),
         source,
     };
     let store = Store::open(&config.store_url().map_err(store_error)?).map_err(store_error)?;
     let token = config.http.token.trim();
+    let (http, loopback) = (&config.http, config.http.listen.ip().is_loopback());
+    let door = http
+        .webrtc
+        .then(|| webrtc::WebRtcDoor::new(browsers, http.max_browser_calls, loopback, live.clone()))
+        .and_then(|door| {
+            door.map_err(|error| eprintln!("voicegate: warning: browser calls are off: {error}"))
+                .ok()
+        });
     let dashboard = Arc::new(http::Dashboard {
+        door,
         live,
         store: Arc::new(store),
         repeat_window: config.repeat_window(),

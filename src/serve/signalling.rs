@@ -11,12 +11,15 @@ use tokio::sync::mpsc::{self, Receiver, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
 use super::call::{CallSetup, LiveCall, ToCall, ToSignalling};
+use super::media::MediaPort;
 use super::tcp::{TcpConnections, TcpMessage, EVENTS};
+use super::webrtc::{BrowserPeer, FromBrowser};
 use super::Shared;
 use crate::callcore::{CallEvent, CallSummary, CallerId, EndedBy, EventKind, Sinks};
 use crate::config::GatewayConfig;
 use crate::sip::{
-    AgentState, EndReason, Negotiated, Peer, SipEvent, Transmit, Transport, UserAgent,
+    AgentState, EndReason, Negotiated, Peer, ReferProgress, SipEvent, Transmit, Transport,
+    UserAgent,
 };
 
 /// Largest SIP message over TCP voicegate reads (a UDP datagram is capped by its buffer).
@@ -54,6 +57,8 @@ enum Wake {
     Reload,
     /// The configuration read again, or why it could not be.
     Reloaded(Box<Result<(GatewayConfig, Shared), String>>),
+    /// News from the browsers' front door.
+    Browser(FromBrowser),
 }
 
 /// How long calls have to end after their BYE before serve exits anyway.
@@ -72,6 +77,9 @@ pub struct Signalling {
     start: Instant,
     offered: HashMap<String, Offered>,
     calls: HashMap<String, UnboundedSender<ToCall>>,
+    /// The calls among `calls` that came from browsers, with their connections.
+    browsers: HashMap<String, BrowserPeer>,
+    from_browsers: Option<UnboundedReceiver<FromBrowser>>,
     commands_tx: UnboundedSender<ToSignalling>,
     commands: UnboundedReceiver<ToSignalling>,
     tcp: Receiver<TcpMessage>,
@@ -108,6 +116,8 @@ impl Signalling {
             start: Instant::now(),
             offered: HashMap::new(),
             calls: HashMap::new(),
+            browsers: HashMap::new(),
+            from_browsers: None,
             commands_tx,
             commands,
             tcp,
@@ -120,6 +130,11 @@ impl Signalling {
     /// Accepts TCP connections; their messages come back through the loop.
     pub fn listen_tcp(&self, listener: TcpListener) {
         self.tcp_connections.listen(listener);
+    }
+
+    /// Takes the calls of the browsers' front door too.
+    pub fn accept_browsers(&mut self, from_browsers: UnboundedReceiver<FromBrowser>) {
+        self.from_browsers = Some(from_browsers);
     }
 
     /// Runs until Ctrl-C, or until `calls_left` calls have ended.
@@ -142,6 +157,7 @@ impl Signalling {
                 Wake::GiveUp => break,
                 Wake::Reload => self.start_reload(),
                 Wake::Reloaded(result) => self.on_reloaded(*result),
+                Wake::Browser(news) => self.on_browser(news),
             }
             self.flush().await;
             self.dispatch_events().await;
@@ -173,6 +189,7 @@ impl Signalling {
             _ = stop_signal() => Wake::Stop,
             _ = self.hangups.next() => Wake::Reload,
             Some(result) = self.reloads.recv() => Wake::Reloaded(Box::new(result)),
+            Some(news) = recv_optional(&mut self.from_browsers) => Wake::Browser(news),
             _ = sleep_until(self.drain_until.unwrap_or_else(Instant::now)), if self.drain_until.is_some() && self.give_up_at.is_none() => Wake::DrainOver,
             _ = sleep_until(self.give_up_at.unwrap_or_else(Instant::now)), if self.give_up_at.is_some() => Wake::GiveUp,
         }
@@ -236,6 +253,9 @@ impl Signalling {
         self.drain_until.get_or_insert_with(Instant::now);
         self.give_up_at = Some(Instant::now() + BYE_GRACE);
         self.ua.drain();
+        for call in self.browsers.keys().cloned().collect::<Vec<_>>() {
+            self.hang_up_browser(&call);
+        }
         for call in self.ua.answered_calls() {
             self.ua.hang_up(now, &call);
         }
@@ -246,6 +266,9 @@ impl Signalling {
 
     async fn on_command(&mut self, command: ToSignalling) {
         let now = self.start.elapsed();
+        if let Some(call) = self.browser_of(&command) {
+            return self.on_browser_command(call, command);
+        }
         match command {
             ToSignalling::Refer { call, target } => self.ua.refer(now, &call, &target),
             ToSignalling::CallAgent {
@@ -338,16 +361,87 @@ impl Signalling {
         let Some(offered) = self.offered.remove(&call) else {
             return;
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.calls.insert(call.clone(), tx);
-        let setup = CallSetup {
-            id: call.clone(),
+        self.start_call(CallSetup {
+            id: call,
             who: offered.who,
             media,
-            socket: offered.socket,
-        };
+            port: MediaPort::Udp(offered.socket),
+        });
+    }
+
+    /// An answered call's task, whichever door it came in by.
+    fn start_call(&mut self, setup: CallSetup) {
+        let call = setup.id.clone();
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.calls.insert(call.clone(), tx);
         let live = LiveCall::new(setup, self.shared.clone(), self.commands_tx.clone(), rx);
         supervise(call, tokio::spawn(live.run()), self.commands_tx.clone());
+    }
+
+    fn on_browser(&mut self, news: FromBrowser) {
+        match news {
+            FromBrowser::Answered(browser) => {
+                let mut setup = browser.setup;
+                if self.drain_until.is_some() {
+                    return; // stopping: the peer is dropped, which closes it
+                }
+                setup.who.recent_calls = self.shared.recent_calls(&setup.who.caller);
+                tracing::info!(call = %setup.id, caller = %setup.who.caller, "browser call");
+                self.browsers.insert(setup.id.clone(), browser.peer);
+                self.start_call(setup);
+            }
+            FromBrowser::Dtmf { call, digit } => self.tell(&call, ToCall::Dtmf(digit)),
+            FromBrowser::Ended { call, how } => {
+                if let Some(peer) = self.browsers.get(&call) {
+                    peer.hang_up();
+                    self.tell(&call, ToCall::Ended(how));
+                }
+            }
+        }
+    }
+
+    /// The call a command is for, if a browser's.
+    fn browser_of(&self, command: &ToSignalling) -> Option<String> {
+        let call = match command {
+            ToSignalling::Refer { call, .. }
+            | ToSignalling::CallAgent { call, .. }
+            | ToSignalling::HangUp { call }
+            | ToSignalling::HangUpAgent { call }
+            | ToSignalling::Finished { call } => call,
+        };
+        self.browsers.contains_key(call).then(|| call.clone())
+    }
+
+    /// A browser has no SIP to be referred with: the page is told the
+    /// transfer (its target and reason are in the call's events) as a
+    /// phone carrying out a REFER would be, and the call ends. Calling a
+    /// SIP agent for a browser caller is not built.
+    fn on_browser_command(&mut self, call: String, command: ToSignalling) {
+        match command {
+            ToSignalling::Refer { target, .. } => {
+                tracing::info!(%call, %target, "browser caller shown the transfer");
+                self.tell(&call, ToCall::Refer(ReferProgress::Accepted));
+                self.tell(&call, ToCall::Refer(ReferProgress::Completed(200)));
+            }
+            ToSignalling::CallAgent { .. } => {
+                tracing::warn!(%call, "a browser caller cannot be bridged to a SIP agent yet");
+                self.tell(&call, ToCall::Agent(AgentState::Failed(0)));
+            }
+            ToSignalling::HangUp { .. } => self.hang_up_browser(&call),
+            ToSignalling::HangUpAgent { .. } => {}
+            ToSignalling::Finished { .. } => {
+                self.browsers.remove(&call);
+                self.calls.remove(&call);
+                self.count_ended();
+            }
+        }
+    }
+
+    fn hang_up_browser(&mut self, call: &str) {
+        if let Some(peer) = self.browsers.get(call) {
+            peer.hang_up();
+            self.tell(call, ToCall::Ended(EndReason::Gateway));
+        }
     }
 
     fn on_ended(&mut self, call: String, how: EndReason) {
@@ -443,6 +537,14 @@ pub fn framed_length(bytes: &[u8]) -> Option<usize> {
         .checked_add(body)
         .filter(|total| *total <= MAX_MESSAGE)?;
     (bytes.len() >= total).then_some(total)
+}
+
+/// A receive from a channel that may not be there (pending forever if not).
+async fn recv_optional<T>(channel: &mut Option<UnboundedReceiver<T>>) -> Option<T> {
+    match channel {
+        Some(channel) => channel.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A bug that panics one call's task ends that call, not the gateway: the

@@ -138,6 +138,9 @@ pub enum EndReason {
     NoAck,
     /// The session timer ran out without a refresh.
     SessionExpired,
+    /// A browser's media never connected, or its connection failed (ICE,
+    /// DTLS): there is no signalling to say goodbye on.
+    MediaFailed,
 }
 
 impl EndReason {
@@ -148,6 +151,7 @@ impl EndReason {
             EndReason::Cancelled => "cancelled",
             EndReason::Rejected(_) => "rejected",
             EndReason::NoAck | EndReason::SessionExpired => "timeout",
+            EndReason::MediaFailed => "media_failed",
         }
     }
 }

@@ -2,28 +2,15 @@
 //! while it runs, the event stream carries its events as they happen, and
 //! `GET /api/report` counts it once it has ended.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::faults::place;
-use super::harness::Gateway;
+use super::harness::{http_get as get, Gateway};
 use super::sipp_test;
-
-fn get(port: u16, path: &str) -> Value {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-}
 
 /// The events the stream sends until one matches `wanted` (or 30 s pass).
 fn stream_until(port: u16, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {

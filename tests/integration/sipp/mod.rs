@@ -12,6 +12,7 @@
 //! process is killed by its PID when the test ends, however it ends.
 
 mod baresip;
+mod browser;
 mod dashboard;
 mod faults;
 mod harness;
