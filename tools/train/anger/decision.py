@@ -35,22 +35,25 @@ SUSTAINS = (1, 2, 3, 4, 6, 8, 10)
 CHANGES = (0.0, 0.5, 1.0)
 SHIFTS = (0.5, 1.0, 1.5)
 QUANTILES = (0.95, 0.97, 0.98, 0.985, 0.99, 0.995, 0.998, 0.999)
-PRIOR_S = 2.0                            # the calm prior counts as this much of the caller's voice
+PRIORS_S = (2.0, 6.0)                    # the calm prior counts as this much of the caller's voice
 EMOTION = ("ravdess", "tess", "emospeech")
 
 
 @dataclass(frozen=True)
 class Rule:
     """How a call's window logits become a transfer: a window every `hop_s` s of voiced audio, the
-    adaptive step (calls.Adaptation's `change` and `shift`), smoothing, `sustain` scores in a row above 80."""
+    adaptive step (calls.Adaptation's `change` and `shift`, the calm prior worth `prior_s` of windows),
+    smoothing, `sustain` scores in a row above 80."""
     hop_s: float
     change: float
     shift: float
+    prior_s: float
     smoothing: float
     sustain: int
 
     def __str__(self):
-        return (f"hop {self.hop_s} s, change {self.change}, shift {self.shift}, smoothing {self.smoothing}, "
+        return (f"hop {self.hop_s} s, change {self.change}, shift {self.shift}, prior {self.prior_s} s, "
+                f"smoothing {self.smoothing}, "
                 f"sustain {self.sustain} ({self.sustain_s():.1f} s)")
 
     def sustain_s(self):
@@ -60,8 +63,9 @@ class Rule:
 def todays_rule():
     """The gateway's rule as shipped: the pipeline's cadence, smoothing and sustain, the manifest's adaptive step."""
     manifest = tomllib.loads((evaluate.ROOT / "models" / "anger.toml").read_text(encoding="utf-8"))["calibration"]
-    return Rule(calls.HOP / calls.RATE, manifest["adapt_weight"], manifest["baseline_shift"], calls.SMOOTHING,
-                calls.SUSTAIN)
+    hop_s = calls.HOP / calls.RATE
+    return Rule(hop_s, manifest["adapt_weight"], manifest["baseline_shift"],
+                manifest["baseline_prior_windows"] * hop_s, calls.SMOOTHING, calls.SUSTAIN)
 
 
 # --- each call's logits at each hop, from the fold model that never heard its speaker ---------------
@@ -109,9 +113,9 @@ class Hop:
         self.spans = [slice(a, a + n) for a, n in zip(self.start, lengths)]
         self.prior = entries[0]["prior"]
 
-    def adapted(self, change, shift):
+    def adapted(self, change, shift, prior_s):
         """As calls.Scorer (recent 1): the logit, its change from the running mean before it, less the shift."""
-        weight = PRIOR_S / self.hop_s
+        weight = prior_s / self.hop_s
         total = np.cumsum(self.logits)
         before = total - self.logits - np.concatenate([[0.0], total])[self.start][self.call]
         baseline = (self.prior * weight + before) / (weight + self.index)
@@ -224,8 +228,8 @@ def sweep(entries):
     sets = {f: folds != f for f in range(loco.SPEAKER_FOLDS)} | {"all": np.ones(len(entries), bool)}
     for hop_s in HOPS_S:
         hop = Hop(entries, hop_s)
-        for change, shift in itertools.product(CHANGES, SHIFTS):
-            adapted = hop.adapted(change, shift)
+        for change, shift, prior_s in itertools.product(CHANGES, SHIFTS, PRIORS_S):
+            adapted = hop.adapted(change, shift, prior_s)
             for quantile, (name, members) in itertools.product(QUANTILES, sets.items()):
                 xs, ys = calibration(entries, hop, adapted, members, quantile)
                 scores = np.interp(adapted, xs, ys)
@@ -233,7 +237,8 @@ def sweep(entries):
                     streak = hop.streaks(hop.smoothed(scores, smoothing))
                     for sustain in SUSTAINS:
                         first, count = outcomes(entries, hop, streak, sustain)
-                        yield Rule(hop_s, change, shift, smoothing, sustain), quantile, name, first, count, (xs, ys)
+                        rule = Rule(hop_s, change, shift, prior_s, smoothing, sustain)
+                        yield rule, quantile, name, first, count, (xs, ys)
         print(f"hop {hop_s} s swept", file=sys.stderr)
 
 
@@ -359,13 +364,13 @@ def bounds(every, today):
 
 def write_doc(summary):
     today = f"{todays_rule()}, 80 at calm quantile {loco.CALM_QUANTILE_AT_80}"
-    n_rules = len(HOPS_S) * len(CHANGES) * len(SHIFTS) * len(SMOOTHINGS) * len(SUSTAINS)
+    n_rules = len(HOPS_S) * len(CHANGES) * len(SHIFTS) * len(PRIORS_S) * len(SMOOTHINGS) * len(SUSTAINS)
     block = f"""{report.DECISION_START}
 
 Every rule below decides on the same held-out-speaker calls as above (each call scored by the speaker
 fold model that never heard its speaker; {n_rules} rules: hop {", ".join(map(str, HOPS_S))} s,
-adaptive change {", ".join(map(str, CHANGES))} and shift {", ".join(map(str, SHIFTS))} (the calm prior
-counted as {PRIOR_S} s of windows), smoothing {", ".join(map(str, SMOOTHINGS))}, sustain
+adaptive change {", ".join(map(str, CHANGES))} and shift {", ".join(map(str, SHIFTS))}, the calm prior
+counted as {" or ".join(map(str, PRIORS_S))} s of windows, smoothing {", ".join(map(str, SMOOTHINGS))}, sustain
 {", ".join(map(str, SUSTAINS))} scores in a row above 80; and score 80 placed at the highest per-corpus
 {", ".join(map(str, QUANTILES))} quantile of calm windows). For each of the 5 speaker folds, the rule and
 the quantile are chosen on the calls of the other 4 folds (calibrated on them), by one of three aims:
