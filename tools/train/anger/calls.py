@@ -42,12 +42,13 @@ def voiced_frames(audio, margin_db=9.0, min_level_db=-50.0, floor_rise_db=0.05, 
 
 
 def voiced_windows(audio, hop=HOP):
-    """(time in s, 2 s window) every `hop` samples of voiced audio, as VoicedWindows gives them."""
+    """(time in s, 2 s window) every `hop` samples of voiced audio, as VoicedWindows gives them
+    (a window once at least `hop` voiced samples came in since the last one: whole 20 ms frames)."""
     keep = voiced_frames(audio)
     voiced = np.concatenate([audio[i * FRAME:(i + 1) * FRAME] for i in np.where(keep)[0]] or [np.zeros(0)])
     ends = np.where(keep)[0] + 1                     # frame count at the end of each voiced frame
     out = []
-    for k in range(WINDOW // FRAME, len(ends) + 1, hop // FRAME):
+    for k in range(WINDOW // FRAME, len(ends) + 1, -(-hop // FRAME)):
         out.append((ends[k - 1] * FRAME / RATE, voiced[(k * FRAME) - WINDOW:k * FRAME]))
     return out
 
@@ -203,7 +204,21 @@ def wuw_calls(rows):
 
 def make_calls(data_dir, babble, seed=11):
     """Synthetic calls for every speaker of every corpus (each speaker is held
-    out whenever their corpus is), through a random phone line."""
+    out whenever their corpus is), through a random phone line, cut into windows."""
+    calls = phone_calls(data_dir, babble, seed)
+    for call in calls:
+        call.times, call.windows = cut(call.audio)
+    return calls
+
+
+def cut(audio, hop=HOP):
+    """The call time and the audio of each window the gateway scores, every `hop` samples of voiced audio."""
+    windows = voiced_windows(audio, hop)
+    return [t for t, _ in windows], [w for _, w in windows]
+
+
+def phone_calls(data_dir, babble, seed=11):
+    """The calls of `make_calls`, not yet cut into windows."""
     rng = np.random.default_rng(seed)
     calls = []
     for corpus in data.CORPORA:
@@ -217,7 +232,4 @@ def make_calls(data_dir, babble, seed=11):
     for call in calls:
         if call.corpus != "wuw":    # already real phone lines
             call.audio = channel.telephone(call.audio, rng, babble)
-        cut = voiced_windows(call.audio)
-        call.times = [t for t, _ in cut]
-        call.windows = [w for _, w in cut]
     return calls

@@ -43,12 +43,12 @@ def call_features(call_list, front, batch=64):
                                         for i in range(0, len(stack), batch)] or [np.zeros((0, frontend.FEATURES))])
 
 
-def calibration_points(calm, angry):
+def calibration_points(calm, angry, quantile=loco.CALM_QUANTILE_AT_80):
     """Logit -> score: 0 and 100 at the extremes, 20 at the median calm window,
-    80 at the highest per-corpus 99.5th percentile of calm windows (`calm`:
+    80 at the highest per-corpus `quantile` of calm windows (`calm`:
     corpus -> adapted logits), 95 at the median angry window above 80."""
     pooled_calm = np.concatenate(list(calm.values()))
-    x80 = max(np.quantile(v, loco.CALM_QUANTILE_AT_80) for v in calm.values())
+    x80 = max(np.quantile(v, quantile) for v in calm.values())
     above = angry[angry > x80]
     points = [(np.quantile(pooled_calm, 0.001), 0.0), (np.median(pooled_calm), 20.0), (x80, 80.0),
               (np.median(above) if len(above) else x80 + 2.0, 95.0),
