@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use super::webrtc::{DoorError, WebRtcDoor};
 use crate::dashboard::LiveCalls;
 use crate::metrics::Metrics;
-use crate::store::{HealthReport, Store, Thresholds};
+use crate::store::{HealthReport, ListFilter, Store, Thresholds};
 
 /// Connections served at once (event streams included); more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
@@ -27,8 +27,12 @@ const MAX_CONNECTIONS: usize = 64;
 const MAX_REQUEST: usize = 8192;
 /// The largest request body read (a browser's offer is a few KB of SDP).
 const MAX_BODY: usize = 32_768;
-/// How long a request may take to arrive and its answer to be written.
+/// How long a request may take to arrive and each part of its answer to be written.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// Open reviews listed on the dashboard (the oldest due first).
+const REVIEWS_LISTED: usize = 200;
+/// The longest note a reviewer may leave.
+const MAX_NOTE: usize = 500;
 /// The dashboard page, served from the binary.
 const PAGE: &str = include_str!("../dashboard/page.html");
 /// The browser caller's page.
@@ -54,6 +58,11 @@ enum Reply {
     },
     /// Server-sent events (text/event-stream), one JSON line each.
     Events(broadcast::Receiver<String>),
+    /// A file sent as it is read (a call's recording).
+    File {
+        path: std::path::PathBuf,
+        content_type: &'static str,
+    },
 }
 
 impl Reply {
@@ -144,14 +153,17 @@ impl Dashboard {
             ("GET", "/api/calls") => Reply::json(self.live.json()),
             ("GET", "/api/events") => Reply::Events(self.live.subscribe()),
             ("GET", "/api/report") => self.report().await,
+            ("GET", "/api/reviews") => self.reviews().await,
+            ("POST", "/api/reviews") => self.record_verdict(&request.body).await,
+            ("GET", path) if path.starts_with("/recordings/") => self.recording(path).await,
             ("POST", path) if path.starts_with("/api/webrtc/") => self.browser(request).await,
             ("GET", _) => Reply::text(
                 "404 Not Found",
-                "here: /, /phone, /api/calls, /api/report, /api/events\n",
+                "here: /, /phone, /api/calls, /api/report, /api/events, /api/reviews, /recordings/CALL-ID\n",
             ),
             _ => Reply::text(
                 "405 Method Not Allowed",
-                "only GET is served here, and POST to /api/webrtc/offer, /dtmf and /hangup\n",
+                "only GET is served here, and POST to /api/reviews and /api/webrtc/offer, /dtmf and /hangup\n",
             ),
         }
     }
@@ -198,9 +210,14 @@ impl Dashboard {
     async fn page(&self) -> Reply {
         let report = match self.report().await {
             Reply::Full { body, .. } => serde_json::from_str(&body).unwrap_or_default(),
-            Reply::Events(_) => serde_json::Value::Null,
+            _ => serde_json::Value::Null,
         };
-        let initial = serde_json::json!({"calls": self.live.json(), "report": report});
+        let reviews = match self.reviews().await {
+            Reply::Full { body, .. } => serde_json::from_str(&body).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        };
+        let initial =
+            serde_json::json!({"calls": self.live.json(), "report": report, "reviews": reviews});
         // Inside <script>, a "</script>" in a caller's name must not end it.
         let initial = initial.to_string().replace('<', "\\u003c");
         Reply::html(&PAGE.replace("/*INITIAL*/", &initial))
@@ -208,18 +225,110 @@ impl Dashboard {
 
     /// The last 24 hours' rates, as `voicegate report --json`.
     async fn report(&self) -> Reply {
-        let (store, window, thresholds) = (self.store.clone(), self.repeat_window, self.thresholds);
+        let (window, thresholds) = (self.repeat_window, self.thresholds);
         let day = Duration::from_secs(86_400);
-        let report = tokio::task::spawn_blocking(move || {
-            HealthReport::recent(&store, day, window, thresholds)
-        })
-        .await;
-        match report {
-            Ok(Ok(report)) => Reply::json(report.json()),
-            Ok(Err(error)) => {
-                Reply::text("503 Service Unavailable", &format!("the store: {error}\n"))
-            }
-            Err(_) => Reply::text("500 Internal Server Error", "the report failed\n"),
+        self.with_store(move |store| HealthReport::recent(store, day, window, thresholds))
+            .await
+            .map_or_else(|reply| reply, |report| Reply::json(report.json()))
+    }
+
+    /// The transfers QA has still to look at, oldest due first, each with
+    /// where its recording plays from.
+    async fn reviews(&self) -> Reply {
+        let due = ListFilter {
+            due_only: true,
+            ..ListFilter::default()
+        };
+        let listed = self.with_store(move |store| store.list(&due)).await;
+        let mut records = match listed {
+            Ok(records) => records,
+            Err(reply) => return reply,
+        };
+        records.sort_by(|a, b| a.review_due.cmp(&b.review_due));
+        let rows = records.iter().take(REVIEWS_LISTED).map(|record| {
+            let mut row = serde_json::to_value(record).unwrap_or_default();
+            let playable = record
+                .recording
+                .as_ref()
+                .map(|_| format!("recordings/{}", percent_encode(&record.id)));
+            row["recording_url"] = serde_json::json!(playable);
+            row
+        });
+        Reply::json(serde_json::Value::Array(rows.collect()))
+    }
+
+    /// QA's verdict from the page: `{"id", "verdict": "ok"|"flagged", "note"}`.
+    async fn record_verdict(&self, body: &[u8]) -> Reply {
+        let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let field = |name: &str| {
+            body.get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(String::from)
+        };
+        let (Some(id), Some(verdict)) = (field("id"), field("verdict")) else {
+            return Reply::text(
+                "400 Bad Request",
+                "send {\"id\": CALL-ID, \"verdict\": \"ok\" or \"flagged\", \"note\": …}\n",
+            );
+        };
+        let note = field("note").filter(|note| !note.is_empty());
+        if !["ok", "flagged"].contains(&verdict.as_str())
+            || note.as_ref().is_some_and(|n| n.len() > MAX_NOTE)
+        {
+            return Reply::text(
+                "400 Bad Request",
+                "verdict is \"ok\" or \"flagged\", a note at most 500 bytes\n",
+            );
+        }
+        let found = self
+            .with_store(move |store| store.review(&id, &verdict, note.as_deref()))
+            .await;
+        match found {
+            Ok(true) => Reply::json(serde_json::json!({"ok": true})),
+            Ok(false) => Reply::text("404 Not Found", "no such call in the store\n"),
+            Err(reply) => reply,
+        }
+    }
+
+    /// A call's recording, found through its record (never a path from the request).
+    async fn recording(&self, path: &str) -> Reply {
+        let Some(id) = path.strip_prefix("/recordings/").and_then(percent_decode) else {
+            return Reply::text(
+                "400 Bad Request",
+                "give /recordings/CALL-ID, percent-encoded\n",
+            );
+        };
+        let record = self.with_store(move |store| store.get(&id)).await;
+        match record.map(|record| record.and_then(|record| record.recording)) {
+            Ok(Some(path)) if std::path::Path::new(&path).is_file() => Reply::File {
+                path: path.into(),
+                content_type: "audio/wav",
+            },
+            Ok(Some(_)) => Reply::text(
+                "410 Gone",
+                "the recording is no longer kept (recording.retention_days)\n",
+            ),
+            Ok(None) => Reply::text("404 Not Found", "no recording of such a call\n"),
+            Err(reply) => reply,
+        }
+    }
+
+    /// Runs a store query off the async threads; a failure is the reply.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, Reply> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || query(&store)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(Reply::text(
+                "503 Service Unavailable",
+                &format!("the store: {error}\n"),
+            )),
+            Err(_) => Err(Reply::text(
+                "500 Internal Server Error",
+                "the store query failed\n",
+            )),
         }
     }
 }
@@ -266,6 +375,7 @@ async fn connection(mut stream: TcpStream, handler: &Handler) -> std::io::Result
             stream.shutdown().await
         }
         Reply::Events(events) => stream_events(stream, events).await,
+        Reply::File { path, content_type } => send_file(stream, &path, content_type).await,
     }
 }
 
@@ -382,6 +492,58 @@ fn one_key(digit: &str) -> Option<char> {
         (Some(key), None) if key.is_ascii_digit() || key == '*' || key == '#' => Some(key),
         _ => None,
     }
+}
+
+/// A file in chunks, each written within [`TIMEOUT`]: a recording of a long
+/// call is never held in memory whole.
+async fn send_file(
+    mut stream: TcpStream,
+    path: &std::path::Path,
+    content_type: &str,
+) -> std::io::Result<()> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let length = file.metadata().await?.len();
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n");
+    tokio::time::timeout(TIMEOUT, stream.write_all(head.as_bytes())).await??;
+    let mut chunk = vec![0u8; 65_536];
+    loop {
+        let n = file.read(&mut chunk).await?;
+        if n == 0 {
+            return stream.shutdown().await;
+        }
+        tokio::time::timeout(TIMEOUT, stream.write_all(&chunk[..n])).await??;
+    }
+}
+
+/// A call id as a URL path segment (RFC 3986 section 2.1): everything but
+/// the unreserved characters and `@` percent-encoded.
+fn percent_encode(id: &str) -> String {
+    id.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// The inverse of [`percent_encode`]; `None` for a bad escape or non-UTF-8.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(at + 1..at + 3)?).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            at += 3;
+        } else {
+            decoded.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
 }
 
 /// Server-sent events until the reader goes away; a reader too slow for
@@ -501,6 +663,15 @@ mod tests {
         assert!(nonsense.starts_with("HTTP/1.1 400"), "{nonsense}");
     }
 
+    #[test]
+    fn call_ids_survive_a_url_path_and_bad_escapes_are_refused() {
+        let id = "a7/b%c d@10.0.0.1";
+        assert_eq!(percent_encode(id), "a7%2Fb%25c%20d@10.0.0.1");
+        assert_eq!(percent_decode(&percent_encode(id)).as_deref(), Some(id));
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
+    }
+
     /// A browser's offer, made by webrtc-rs as a page's RTCPeerConnection would.
     async fn browser_offer() -> String {
         use webrtc::api::media_engine::MediaEngine;
@@ -574,7 +745,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_browser_requests_get_a_4xx_that_says_what_to_send() {
+    async fn bad_browser_and_review_requests_get_a_4xx_that_says_what_to_send() {
         let dir = tempfile::tempdir().unwrap();
         let (to_signalling, _from_browsers) = tokio::sync::mpsc::unbounded_channel();
         let mut board = Arc::into_inner(dashboard(dir.path(), None)).unwrap();
@@ -614,6 +785,27 @@ mod tests {
                 "Content-Length",
             ),
             (post("/api/calls", "{}"), "405", "only GET"),
+            (post("/api/reviews", r#"{"id": "x"}"#), "400", "send {"),
+            (
+                post("/api/reviews", r#"{"id": "x", "verdict": "meh"}"#),
+                "400",
+                "\"ok\" or \"flagged\"",
+            ),
+            (
+                post("/api/reviews", r#"{"id": "nobody", "verdict": "ok"}"#),
+                "404",
+                "no such call",
+            ),
+            (
+                b"GET /recordings/nobody%40host HTTP/1.1\r\n\r\n".to_vec(),
+                "404",
+                "no recording",
+            ),
+            (
+                b"GET /recordings/%zz HTTP/1.1\r\n\r\n".to_vec(),
+                "400",
+                "percent-encoded",
+            ),
         ];
         for (request, status, says) in cases {
             let reply = exchange(addr, &request).await;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use voicegate::audio::{ChannelPick, Recording};
 
 use super::faults::place;
-use super::harness::{call_wav, http_get as get, Gateway};
+use super::harness::{call_wav, http_exchange, http_get as get, Gateway};
 use super::sipp_test;
 use crate::repo_path;
 
@@ -243,6 +243,43 @@ fn a_browser_call_over_webrtc_is_listed_shown_and_decided_as_the_same_recording_
         (browser_at - sip_at).abs() < 1.5,
         "decided at {browser_at} s over WebRTC and {sip_at} s over SIP"
     );
+    qa_reviews_both_transfers_with_their_recordings(ports.http, &id);
+}
+
+/// Both anger transfers wait for QA, each recording plays from the
+/// dashboard, and a verdict takes a call off the list.
+fn qa_reviews_both_transfers_with_their_recordings(port: u16, browser_call: &str) {
+    let listed = get(port, "/api/reviews");
+    let reviews = listed.as_array().cloned().unwrap_or_default();
+    assert_eq!(reviews.len(), 2, "{listed}");
+    let review = reviews
+        .iter()
+        .find(|review| review["id"] == browser_call)
+        .unwrap_or_else(|| panic!("the browser call is not listed for review: {listed}"));
+    assert_eq!(review["transfer_reason"], "anger", "{review}");
+    let url = review["recording_url"]
+        .as_str()
+        .expect("a recording to play");
+    let wav = http_exchange(port, format!("GET /{url} HTTP/1.1\r\n\r\n").as_bytes());
+    let spec =
+        hound::WavReader::new(wav.as_slice()).map(|reader| (reader.spec(), reader.duration()));
+    let Ok((spec, frames)) = spec else {
+        panic!("{url} is not a WAV file: {} bytes", wav.len());
+    };
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000), "{spec:?}");
+    assert!(
+        frames > 8000 * 10,
+        "{frames} frames: the call lasted about 17 s"
+    );
+    let verdict =
+        serde_json::json!({"id": browser_call, "verdict": "flagged", "note": "test"}).to_string();
+    let post = format!(
+        "POST /api/reviews HTTP/1.1\r\nContent-Length: {}\r\n\r\n{verdict}",
+        verdict.len()
+    );
+    http_exchange(port, post.as_bytes());
+    let left = get(port, "/api/reviews");
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
 }
 
 #[test]

@@ -817,15 +817,27 @@ impl Drop for RtpSink {
 
 /// `GET path` on the dashboard at `port`: its JSON body (a 200 or a failure).
 pub fn http_get(port: u16, path: &str) -> Value {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
+    let body = http_exchange(port, request.as_bytes());
+    let body = String::from_utf8_lossy(&body);
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// One request to the dashboard at `port`: the body of its 200 (or a failure).
+pub fn http_exchange(port: u16, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    use std::io::{Read, Write};
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    stream.write_all(request).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP reply");
+    let head = String::from_utf8_lossy(&reply[..split]);
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    reply.split_off(split + 4)
 }
