@@ -98,12 +98,7 @@ fn model_batches(c: &mut Criterion) {
 /// A fixture call's audio at the call rate.
 fn fixture_audio(call: &str) -> Vec<f32> {
     let path = repo(&format!("fixtures/calls/{call}/call.flac"));
-    let mut recording = Recording::open(&path, ChannelPick::Mix).expect("the fixture opens");
-    let mut audio = Vec::new();
-    while let Some(block) = recording.next_block().expect("the fixture decodes") {
-        audio.extend(block);
-    }
-    audio
+    Recording::read_all(&path, ChannelPick::Mix).expect("the fixture decodes")
 }
 
 /// The keyword model on real callers' speech (the real-phone fixtures:

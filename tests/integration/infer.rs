@@ -168,12 +168,7 @@ fn copy_keyword_model(dir: &Path, edit: impl Fn(String) -> String) -> std::path:
 /// A fixture call's audio at the call rate.
 fn fixture_audio(call: &str) -> Vec<f32> {
     let path = repo_path(&format!("fixtures/calls/{call}/call.flac"));
-    let mut recording = Recording::open(&path, ChannelPick::Mix).expect("the fixture opens");
-    let mut audio = Vec::new();
-    while let Some(block) = recording.next_block().expect("the fixture decodes") {
-        audio.extend(block);
-    }
-    audio
+    Recording::read_all(&path, ChannelPick::Mix).expect("the fixture decodes")
 }
 
 #[test]

@@ -117,8 +117,8 @@ def write_manifest(path, results, words, totals):
         f"phrase_shares = {toml_value(list(examples.PHRASE_SHARES))}", f"minutes = {toml_value(results['minutes'])}",
         f"verifier_windows = {results.get('verifier_windows', 0)}", f"verifier_epochs = {verifier.EPOCHS}",
         f"verifier_seed = {verifier.SEED}",
-        f"detector = {toml_value(DETECTOR_TRAINING)}", f"distil_seed = {model.DISTIL_SEED}",
-        f"distil_temperature = {model.DISTIL_TEMPERATURE}", f"distil_weight = {model.DISTIL_WEIGHT}",
+        f"detector = {toml_value(detector_form(results['detector_networks']))}",
+        f"detector_networks = {results['detector_networks']}",
         f"detector_kept = {toml_value(bool(results.get('detector_kept', False)))}",
         f"detector_distilled_alone = {toml_value(bool(results.get('detector_distilled_alone', False)))}", "",
         "[evaluation]",
@@ -248,7 +248,20 @@ def sweep_table(det_table, fa_table):
     return "\n".join(lines)
 
 
-DETECTOR_TRAINING = "one network distilled from the four trained (each seed on each phrase share): their mean P and the labels"
+def detector_form(networks):
+    """What the shipped detector is, from its number of networks."""
+    if networks == 1:
+        return (f"one network distilled from the four trained (temperature {model.DISTIL_TEMPERATURE}, "
+                f"{model.DISTIL_WEIGHT} of the loss; the labels the rest)")
+    return f"the mean of the logits of {networks} networks (each seed on each phrase share)"
+
+
+def detector_doc(networks):
+    """The model card's words for the detector and for why it is what it is."""
+    if networks == 1:
+        return "The detector is one network distilled from", ""
+    return ("The detector outputs the mean of the logits of",
+            "The mean of all four is what the detector ships.")
 
 
 def last_run(results):
@@ -407,6 +420,8 @@ def write_doc(path, results, words, totals):
         thresholds=", ".join(f"{w} {words[w]['threshold']}" for w in WORDS),
         n_outputs=len(CLASSES) * (2 if results["verify"] else 1),
         verifier_note=last_run(results), distil_t=model.DISTIL_TEMPERATURE, distil_w=model.DISTIL_WEIGHT,
+        detector_form=detector_doc(results["detector_networks"])[0],
+        distillation=detector_doc(results["detector_networks"])[1],
         ms10=results["ms_batch1"] * 10,
         verify=", ".join(f"{w} {results['verify'][w]}" for w in WORDS) if results["verify"] else "none",
         two_stage=two_stage_table(results, words),

@@ -234,6 +234,7 @@ def main():
         extra["detector_kept"] = args.verifier_only
         for path, graph in zip((model_path, verifier_path), graphs):
             write_graph(path, graph)
+    extra["detector_networks"] = len(verifier.networks(model_path))
     stages = stream.Stages(*(session(onnx.load(str(path))) for path in (model_path, verifier_path)))
     results = evaluate_model(stages, data, args.data)
     speed = timing(stages.detector)
