@@ -1,13 +1,14 @@
 //! The per-call pipeline step by step: resampling, the audio front end per
-//! 20 ms frame, both models at batch sizes 1, 8 and 32, one engine step, and
-//! the call core per 20 ms frame. Run: `cargo bench --bench pipeline`.
+//! 20 ms frame, both models at batch sizes 1, 8 and 32, the keyword model per
+//! second of real callers' speech, one engine step, and the call core per
+//! 20 ms frame. Run: `cargo bench --bench pipeline`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use voicegate::audio::{Resampler, FRAME_SAMPLES};
+use voicegate::audio::{ChannelPick, KeywordWindow, Recording, Resampler, FRAME_SAMPLES};
 use voicegate::callcore::{
     AngerSetup, CallCore, CallerId, CoreInput, CoreOutput, CoreSetup, FrontEnd, HandoffSettings,
     KeywordSetup,
@@ -92,6 +93,46 @@ fn model_batches(c: &mut Criterion) {
         }
         group.finish();
     }
+}
+
+/// A fixture call's audio at the call rate.
+fn fixture_audio(call: &str) -> Vec<f32> {
+    let path = repo(&format!("fixtures/calls/{call}/call.flac"));
+    Recording::read_all(&path, ChannelPick::Mix).expect("the fixture decodes")
+}
+
+/// The keyword model on real callers' speech (the real-phone fixtures:
+/// "operator" three times, a sentence with no keyword), windows cut as a
+/// call cuts them and scored one at a time: the detector on every window
+/// with speech, the verifier on the detector's candidates. The time is per
+/// second of audio.
+fn keyword_model_per_second_of_real_speech(c: &mut Criterion) {
+    let (_, keywords) = models();
+    let audio = [
+        fixture_audio("kws_phone_operator_x3"),
+        fixture_audio("kws_phone_sentence"),
+    ]
+    .concat();
+    let seconds = audio.len() as f64 / 8000.0;
+    let mut windows = KeywordSetup::of_model(&keywords).windows;
+    let scored: Vec<Vec<f32>> = (windows.push(&audio).into_iter())
+        .filter_map(|window| match window {
+            KeywordWindow::Score(window) => Some(window.samples),
+            KeywordWindow::Quiet(_) => None,
+        })
+        .collect();
+    let model = keywords.model();
+    c.bench_function("keyword model, 1 s of real callers' speech", |b| {
+        b.iter_custom(|iterations| {
+            let started = std::time::Instant::now();
+            for _ in 0..iterations {
+                for window in &scored {
+                    model.rows(&[window]).unwrap();
+                }
+            }
+            started.elapsed().div_f64(seconds)
+        })
+    });
 }
 
 /// The front end per 20 ms frame of speech: VAD, windows cut, jobs queued
@@ -183,6 +224,7 @@ criterion_group!(
     benches,
     resampling,
     model_batches,
+    keyword_model_per_second_of_real_speech,
     front_end_per_frame,
     engine_step,
     call_core_per_frame

@@ -132,6 +132,17 @@ impl Recording {
         })
     }
 
+    /// A whole recording's mono samples at the call rate (for short files:
+    /// the samples are held in memory).
+    pub fn read_all(path: &Path, pick: ChannelPick) -> Result<Vec<f32>, AudioError> {
+        let mut recording = Recording::open(path, pick)?;
+        let mut samples = Vec::new();
+        while let Some(block) = recording.next_block()? {
+            samples.extend(block);
+        }
+        Ok(samples)
+    }
+
     /// The next block of mono samples at the call rate; `None` at the end.
     pub fn next_block(&mut self) -> Result<Option<Vec<f32>>, AudioError> {
         let path = self.path.clone();
@@ -287,15 +298,6 @@ mod tests {
         writer.finalize().unwrap();
     }
 
-    fn read_all(path: &Path, pick: ChannelPick) -> Result<Vec<f32>, AudioError> {
-        let mut recording = Recording::open(path, pick)?;
-        let mut samples = Vec::new();
-        while let Some(block) = recording.next_block()? {
-            samples.extend(block);
-        }
-        Ok(samples)
-    }
-
     fn rms(samples: &[f32]) -> f32 {
         (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt()
     }
@@ -312,13 +314,13 @@ mod tests {
                 0.0
             }
         });
-        let left = read_all(&path, ChannelPick::Index(0)).unwrap();
-        let right = read_all(&path, ChannelPick::Index(1)).unwrap();
+        let left = Recording::read_all(&path, ChannelPick::Index(0)).unwrap();
+        let right = Recording::read_all(&path, ChannelPick::Index(1)).unwrap();
         assert_eq!(left.len(), 16000);
         assert!(rms(&left) > 0.3, "left carries the tone");
         assert!(rms(&right) < 0.01, "right is silent");
         assert!(matches!(
-            read_all(&path, ChannelPick::Index(2)),
+            Recording::read_all(&path, ChannelPick::Index(2)),
             Err(AudioError::NoSuchChannel { channels: 2, .. })
         ));
     }
@@ -335,25 +337,25 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            read_all(&noise, ChannelPick::Mix),
+            Recording::read_all(&noise, ChannelPick::Mix),
             Err(AudioError::Unsupported { .. })
         ));
         let empty = dir.path().join("empty.flac");
         std::fs::write(&empty, b"").unwrap();
-        assert!(read_all(&empty, ChannelPick::Mix).is_err());
+        assert!(Recording::read_all(&empty, ChannelPick::Mix).is_err());
         let whole = dir.path().join("whole.wav");
         write_wav(&whole, 8000, 1, 8000, |n, _| ((n % 50) as f32 / 50.0) - 0.5);
         let bytes = std::fs::read(&whole).unwrap();
         let cut = dir.path().join("cut.wav");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-        let samples = read_all(&cut, ChannelPick::Mix).unwrap();
+        let samples = Recording::read_all(&cut, ChannelPick::Mix).unwrap();
         assert!(
             samples.len() < 8000 && samples.len() > 3000,
             "{} samples kept",
             samples.len()
         );
         assert!(matches!(
-            read_all(&dir.path().join("missing.wav"), ChannelPick::Mix),
+            Recording::read_all(&dir.path().join("missing.wav"), ChannelPick::Mix),
             Err(AudioError::Open { .. })
         ));
     }

@@ -217,7 +217,9 @@ impl KeywordDecider {
     }
 
     /// The model's logits for the window ending at `at`: the detector's over
-    /// the classes, then, for a model with a verifier, the verifier's.
+    /// the classes, then, for a model with a verifier, the verifier's (a
+    /// model gives them only where the detector's top class is a word:
+    /// [`crate::infer::Detection::is_candidate`]).
     pub fn push(&mut self, at: Duration, logits: &[f32]) -> Option<Hit> {
         let (detector, verifier) = logits.split_at(self.classes.len().min(logits.len()));
         let probabilities = softmax(detector);
@@ -257,7 +259,8 @@ impl KeywordDecider {
     }
 
     /// Whether the verifier agrees that listened word `word` is in the
-    /// window (always, for a model without one).
+    /// window (always, for a model without one; never, for a window without
+    /// the verifier's logits).
     fn verified(&self, word: usize, verifier: &[f32]) -> bool {
         let Some(threshold) = self.verify.get(word) else {
             return true;
@@ -385,6 +388,19 @@ mod tests {
             .expect("the turned-down window left the word armed, with no refractory time");
         assert_eq!((hit.word.as_str(), hit.at), ("agent", ms(400)));
         assert!((hit.confidence - 0.9).abs() < 1e-4, "the detector's P");
+    }
+
+    #[test]
+    fn a_window_without_the_verifiers_logits_fires_no_word_of_a_two_stage_model() {
+        let mut d = verified_decider();
+        let heard = (1..=5)
+            .filter_map(|n| d.push(ms(100 * n), &logits(2, 0.99)))
+            .count();
+        assert_eq!(heard, 0);
+        assert!(
+            d.push(ms(600), &two_stage(2, 0.99, 0.9)).is_some(),
+            "the word was left armed"
+        );
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct Manifest {
     pub hop_s: f64,
     pub input: TensorSpec,
     pub output: OutputSpec,
+    /// A keyword model's second stage, a graph of its own: run only on the
+    /// windows whose detector top class is a word.
+    #[serde(default)]
+    pub verifier: Option<VerifierSpec>,
     /// A scoring model (anger): its raw output mapped to 0-100.
     #[serde(default)]
     pub calibration: Option<Calibration>,
@@ -52,6 +56,16 @@ pub struct OutputSpec {
     pub name: String,
     pub shape: Vec<i64>,
     pub meaning: String,
+}
+
+/// A keyword model's verifier: its file (relative to the manifest), which
+/// takes the same input as the detector and gives `output`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierSpec {
+    pub file: PathBuf,
+    pub sha256: String,
+    pub output: OutputSpec,
 }
 
 /// A monotone piecewise-linear map from the raw output to 0-100, applied to
@@ -87,10 +101,12 @@ fn default_prior_windows() -> f32 {
 /// `refractory_s`. Speech after a pause of `pause_s` (frames below the VAD
 /// floor or `pause_drop_db` under the window's loudest) is scored without
 /// what came before the pause. With `verifier_thresholds`, the model has a
-/// second stage: its output is the detector's logits over `classes`, then a
-/// verifier's over the same classes for the same window, and a word the
-/// detector finds fires only if the verifier's P of it (its own softmax)
-/// also reaches the word's verifier threshold.
+/// second stage (the manifest's `[verifier]`): its logits over the same
+/// classes for the same window follow the detector's in a window's row, and
+/// a word the detector finds fires only if the verifier's P of it (its own
+/// softmax) also reaches the word's verifier threshold. Rows carry them only
+/// where the detector's top class is a word ([`Detection::is_candidate`]),
+/// which every window a word fires on is.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Detection {
@@ -176,14 +192,21 @@ impl Detection {
         None
     }
 
-    /// Whether the model's output holds a verifier's logits after the detector's.
+    /// Whether the model has a verifier, whose logits follow the detector's.
     pub fn has_verifier(&self) -> bool {
         !self.verifier_thresholds.is_empty()
     }
 
-    /// Output columns: one logit per class, per stage.
-    pub fn output_width(&self, classes: &[String]) -> usize {
-        classes.len() * if self.has_verifier() { 2 } else { 1 }
+    /// Whether the verifier must hear a window: the detector's top class
+    /// (`logits` over `classes`) is one of `words`. A word fires only on a
+    /// window where it is the detector's top class, so the verifier is
+    /// never asked about any other.
+    pub fn is_candidate(&self, classes: &[String], logits: &[f32]) -> bool {
+        let top = (logits.iter().enumerate())
+            .filter(|(_, logit)| logit.is_finite())
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .and_then(|(index, _)| classes.get(index));
+        top.is_some_and(|class| self.words.contains(class))
     }
 }
 
@@ -257,9 +280,19 @@ impl Manifest {
                 message,
             });
         }
-        let model_path = path.parent().unwrap_or(Path::new(".")).join(&manifest.file);
-        manifest.verify_file(&model_path, path)?;
+        let model_path = beside(path, &manifest.file);
+        manifest.verify_file(&model_path, &manifest.sha256, path)?;
+        if let (Some(verifier), Some(verifier_path)) =
+            (&manifest.verifier, manifest.verifier_path(path))
+        {
+            manifest.verify_file(&verifier_path, &verifier.sha256, path)?;
+        }
         Ok((manifest, model_path))
+    }
+
+    /// The verifier's file, beside the manifest; none for a model of one stage.
+    pub fn verifier_path(&self, manifest_path: &Path) -> Option<PathBuf> {
+        (self.verifier.as_ref()).map(|verifier| beside(manifest_path, &verifier.file))
     }
 
     /// Samples in one input window.
@@ -278,6 +311,9 @@ impl Manifest {
                 if let Some(problem) = calibration.problem() {
                     return Some(problem);
                 }
+                if self.verifier.is_some() {
+                    return Some("a scoring model has no [verifier]: that is a keyword model's second stage".into());
+                }
                 if !matches!(self.output.shape.as_slice(), [-1] | [-1, 1]) {
                     return Some(format!(
                         "a scoring model's output must be [-1] or [-1, 1] (one logit per window), not {:?}",
@@ -289,12 +325,8 @@ impl Manifest {
                 if let Some(problem) = detection.problem(&self.classes) {
                     return Some(problem);
                 }
-                let width = detection.output_width(&self.classes);
-                if self.output.shape != [-1, width as i64] {
-                    return Some(format!(
-                        "output must be [-1, {width}] (one logit per class, per stage), not {:?}",
-                        self.output.shape
-                    ));
+                if let Some(problem) = self.stages_problem(detection) {
+                    return Some(problem);
                 }
             }
             _ => {
@@ -320,17 +352,49 @@ impl Manifest {
         None
     }
 
-    fn verify_file(&self, model_path: &Path, manifest_path: &Path) -> Result<(), InferError> {
+    /// A keyword model's outputs: one logit per class from the detector and
+    /// from the verifier, which comes with its thresholds or not at all.
+    fn stages_problem(&self, detection: &Detection) -> Option<String> {
+        let width = [-1, self.classes.len() as i64];
+        if self.output.shape != width {
+            return Some(format!(
+                "output must be {width:?} (one logit per class), not {:?}",
+                self.output.shape
+            ));
+        }
+        match &self.verifier {
+            Some(verifier) if verifier.output.shape != width => Some(format!(
+                "verifier.output must be {width:?} (one logit per class), not {:?}",
+                verifier.output.shape
+            )),
+            Some(_) if !detection.has_verifier() => Some(
+                "[verifier] needs detection.verifier_thresholds, one per word of detection.words"
+                    .into(),
+            ),
+            None if detection.has_verifier() => Some(
+                "detection.verifier_thresholds need a [verifier] (its file, sha256 and output)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn verify_file(
+        &self,
+        model_path: &Path,
+        expected: &str,
+        manifest_path: &Path,
+    ) -> Result<(), InferError> {
         let bytes = std::fs::read(model_path).map_err(|source| InferError::Read {
             path: model_path.to_path_buf(),
             source,
         })?;
         let actual = hex(&Sha256::digest(&bytes));
-        if !actual.eq_ignore_ascii_case(self.sha256.trim()) {
+        if !actual.eq_ignore_ascii_case(expected.trim()) {
             return Err(InferError::Checksum {
                 model: model_path.to_path_buf(),
                 manifest: manifest_path.to_path_buf(),
-                expected: self.sha256.clone(),
+                expected: expected.to_string(),
                 actual,
             });
         }
@@ -338,6 +402,39 @@ impl Manifest {
     }
 }
 
+/// A file named in a manifest: relative to the manifest's directory.
+fn beside(manifest_path: &Path, file: &Path) -> PathBuf {
+    manifest_path.parent().unwrap_or(Path::new(".")).join(file)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verifier_hears_a_window_only_where_the_detectors_top_class_is_a_word() {
+        let classes: Vec<String> = ["_silence_", "_unknown_", "agent", "refund"]
+            .map(String::from)
+            .to_vec();
+        let detection: Detection = toml::from_str(
+            "smoothing_windows = 2\nrefractory_s = 0.5\nwords = [\"agent\"]\nthresholds = [0.5]",
+        )
+        .unwrap();
+        let candidate = |logits: &[f32]| detection.is_candidate(&classes, logits);
+        assert!(candidate(&[0.0, 1.0, 2.0, -1.0]), "agent on top");
+        assert!(!candidate(&[0.0, 3.0, 2.0, -1.0]), "_unknown_ on top");
+        assert!(
+            !candidate(&[0.0, 1.0, 2.0, 5.0]),
+            "a class not listened for"
+        );
+        assert!(
+            candidate(&[0.0, f32::NAN, 2.0, -1.0]),
+            "NaN is never the top class"
+        );
+        assert!(!candidate(&[]), "no logits");
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use voicegate::audio::{ChannelPick, Recording};
 use voicegate::infer::{InferError, WindowModel};
 
 use super::{repo_path, write};
@@ -154,37 +155,81 @@ fn the_shipped_anger_model_loads_and_scores_within_0_to_100() {
     );
 }
 
-/// The shipped keyword model and its manifest in `dir`, the manifest edited.
+/// The shipped keyword model (detector and verifier) and its manifest in
+/// `dir`, the manifest edited.
 fn copy_keyword_model(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
-    std::fs::copy(repo_path("models/kws.onnx"), dir.join("kws.onnx")).unwrap();
+    for file in ["kws.onnx", "kws-verifier.onnx"] {
+        std::fs::copy(repo_path(&format!("models/{file}")), dir.join(file)).unwrap();
+    }
     let manifest = std::fs::read_to_string(repo_path("models/kws.toml")).unwrap();
     write(dir, "kws.toml", &edit(manifest))
 }
 
+/// A fixture call's audio at the call rate.
+fn fixture_audio(call: &str) -> Vec<f32> {
+    let path = repo_path(&format!("fixtures/calls/{call}/call.flac"));
+    Recording::read_all(&path, ChannelPick::Mix).expect("the fixture decodes")
+}
+
 #[test]
-fn the_shipped_keyword_model_gives_its_verifier_logits_after_the_detector_logits() {
+fn the_shipped_keyword_model_runs_its_verifier_only_where_the_detector_hears_a_word() {
     let model = WindowModel::load(&repo_path("models/kws.toml")).expect("shipped model loads");
     let manifest = model.manifest();
     let detection = manifest.detection.as_ref().expect("a keyword model");
     assert!(detection.has_verifier());
-    assert_eq!(detection.verifier_thresholds.len(), detection.words.len());
-    let rows = model.rows(&[&sine(0.3)[..8000]]).unwrap();
-    assert_eq!(rows[0].len(), 2 * manifest.classes.len());
+    let audio = fixture_audio("kws_agent_x3_quick");
+    let windows: Vec<&[f32]> = audio.windows(8000).step_by(800).collect();
+    let rows = model.rows(&windows).unwrap();
+    assert_eq!(rows.len(), windows.len());
+    let classes = manifest.classes.len();
+    let mut verified = 0;
+    for row in &rows {
+        let candidate = detection.is_candidate(&manifest.classes, &row[..classes]);
+        let expected = if candidate { 2 * classes } else { classes };
+        assert_eq!(
+            row.len(),
+            expected,
+            "the verifier's logits follow the detector's on candidates only"
+        );
+        verified += usize::from(candidate);
+    }
+    assert!(
+        verified > 0 && verified < rows.len(),
+        "\"agent\" ×3 has windows of the word and others: {verified} of {}",
+        rows.len()
+    );
 }
 
 #[test]
-fn a_keyword_manifest_whose_verifier_does_not_match_its_words_or_output_is_refused() {
+fn a_keyword_manifest_whose_verifier_does_not_match_its_words_or_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let refused =
         |edit: &dyn Fn(String) -> String| load_error(&copy_keyword_model(dir.path(), edit));
-    let without_verifier = |m: String| {
+    let without = |m: String, starts: &str| {
         m.lines()
-            .filter(|line| !line.starts_with("verifier_thresholds"))
+            .filter(|line| !line.starts_with(starts))
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let error = refused(&without_verifier);
-    assert!(error.contains("output must be [-1, 35]"), "{error}");
+    let error = refused(&|m| without(m, "verifier_thresholds"));
+    assert!(
+        error.contains("[verifier] needs detection.verifier_thresholds"),
+        "{error}"
+    );
+    let without_verifier_table = |m: String| {
+        let (before, after) = m.split_once("[verifier]").expect("a [verifier] table");
+        let (_, rest) = after.split_once("\n\n").expect("a line after the table");
+        format!("{before}{rest}")
+    };
+    let error = refused(&without_verifier_table);
+    assert!(
+        error.contains("detection.verifier_thresholds need a [verifier]"),
+        "{error}"
+    );
     let error = refused(&|m| m.replace("verifier_thresholds = [", "verifier_thresholds = [0.5, "));
     assert!(error.contains("need one per word"), "{error}");
+    let manifest = copy_keyword_model(dir.path(), |m| m);
+    std::fs::write(dir.path().join("kws-verifier.onnx"), b"not the verifier").unwrap();
+    let error = load_error(&manifest);
+    assert!(error.contains("kws-verifier.onnx: sha256 is"), "{error}");
 }

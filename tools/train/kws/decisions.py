@@ -7,12 +7,12 @@
 synthetic voices through a phone line: "agent" and "人工" three times at a
 natural pace, one long "agent", "operator" in a sentence, two digits with
 and without a menu waiting), the model's logits for every window (the
-detector's, then the verifier's) and the events stream.py decides from them; and the frame levels of windows with
+detector's, then, where its top class is a word, the verifier's: what the gateway's model gives) and the events stream.py decides from them; and the frame levels of windows with
 the pause stream.py finds in each. The Rust unit tests in
 src/audio/keywords.rs assert the same events and pauses from the same
 numbers, and this check asserts that stream.py still decides what the file
 says (tools/train/train_kws.sh runs it first), so neither side can drift.
---write remakes the file from models/kws.onnx and its manifest.
+--write remakes the file from models/kws*.onnx and their manifest.
 """
 import argparse
 import json
@@ -65,7 +65,8 @@ def decide(case, vectors):
     probs = np.zeros((len(ats), width), np.float32)
     for row, (_, logits) in enumerate(case["windows"]):
         if logits is not None:
-            probs[row] = stream.stage_softmax(np.array([logits], np.float32))[0]
+            p = stream.stage_softmax(np.array([logits], np.float32))[0]
+            probs[row, :len(p)] = p
     thresholds = heard_thresholds(dict(zip(vectors["words"], vectors["thresholds"])), case["escalation_only"])
     verify = fixtures.verifier_thresholds(vectors)
     events = stream.detect(probs, is_voiced, ats, classes, thresholds,
@@ -79,9 +80,9 @@ def pause_of(levels):
 
 
 def write():
-    session, classes, thresholds, detection = fixtures.detector(fixtures.ROOT)
+    stages, classes, thresholds, detection = fixtures.detector(fixtures.ROOT)
     vectors = {
-        "made_by": "PYTHONPATH=tools/train python -m kws.decisions --write (models/kws.onnx, its manifest)",
+        "made_by": "PYTHONPATH=tools/train python -m kws.decisions --write (models/kws*.onnx, their manifest)",
         "classes": classes, "smoothing_windows": detection["smoothing_windows"],
         "refractory_s": detection["refractory_s"], "words": list(thresholds),
         "thresholds": list(thresholds.values()),
@@ -93,9 +94,10 @@ def write():
         audio = fixtures.phone(parts, seed).astype(np.float32)
         batch, ends = stream.windows(audio)
         is_voiced = stream.voiced(batch)
-        logits = session.run(None, {"audio": batch})[0]
+        detector, verifier = stages.logits(batch)
+        rows = detector if verifier is None else [np.concatenate([d, v[~np.isnan(v)]]) for d, v in zip(detector, verifier)]
         windows = [[round(at * 1000), [round(float(v), 3) for v in row] if voiced else None]
-                   for at, row, voiced in zip(ends, logits, is_voiced)]
+                   for at, row, voiced in zip(ends, rows, is_voiced)]
         case = {"name": name, "escalation_only": escalation_only, "windows": windows}
         case["events"] = decide(case, vectors)
         vectors["cases"].append(case)

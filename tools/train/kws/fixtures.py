@@ -111,10 +111,12 @@ def detector(root):
     manifest = tomllib.loads((root / "models/kws.toml").read_text(encoding="utf-8"))
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(root / "models/kws.onnx"), options)
+    load = lambda name: ort.InferenceSession(str(root / "models" / name), options)
+    verifier = manifest.get("verifier")
+    stages = stream.Stages(load(manifest["file"]), load(verifier["file"]) if verifier else None)
     detection = manifest["detection"]
     thresholds = dict(zip(detection["words"], detection["thresholds"]))
-    return session, manifest["classes"], thresholds, detection
+    return stages, manifest["classes"], thresholds, detection
 
 
 def verifier_thresholds(detection):
@@ -132,7 +134,7 @@ def main():
              "kws_no_keywords": no_keywords(args.data, rng), "kws_agent_x3_quick": agent_x3_quick(),
              "kws_mandarin_neutral": mandarin_neutral()}
     real = {"kws_phone_operator_x3": operator_x3(args.data), "kws_phone_sentence": phone_sentence(args.data)}
-    session, classes, thresholds, detection = detector(ROOT)
+    stages, classes, thresholds, detection = detector(ROOT)
     recorded = [(name, phone(parts, seed)) for seed, (name, parts) in enumerate(calls.items())]
     recorded += [(name, np.concatenate(parts)) for name, parts in real.items()]
     for name, audio in recorded:
@@ -141,7 +143,7 @@ def main():
         path.parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(path, audio, RATE, subtype="PCM_16", format="FLAC")
         samples, _ = soundfile.read(path, dtype="int16")
-        probs, is_voiced, ends = stream.probabilities(session, samples.astype(np.float32) / 32768)
+        probs, is_voiced, ends = stream.probabilities(stages, samples.astype(np.float32) / 32768)
         events = stream.detect(probs, is_voiced, ends, classes, thresholds,
                                detection["smoothing_windows"], detection["refractory_s"],
                                verifier_thresholds(detection))

@@ -11,8 +11,8 @@ see the same numbers.
 
 Classifier: five 1-D convolutions over time (mel bands as channels) with
 batch norm folded in, ReLU, then the mean and the max over time and a
-linear layer to the logits; the model's logits are the mean of those of
-an ensemble of such networks trained from different seeds and windows.
+linear layer to the logits. The detector (models/kws.onnx) and the
+verifier (models/kws-verifier.onnx) are each such a graph.
 """
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -63,22 +63,21 @@ def classifier_nodes(layers, head_weight, head_bias, name):
     return nodes, init
 
 
-def build(classifiers=(), n_classes=None, verifiers=()):
-    """The front end alone (output `features`), or the whole model ending in
-    `keyword_logits`: the mean of the logits of `classifiers`, each a
-    (layers, head_weight, head_bias) of one network of the ensemble, then,
-    with `verifiers`, the mean of theirs ([batch, 2 * n_classes])."""
+def build(classifiers=(), n_classes=None, output="keyword_logits"):
+    """The front end alone (output `features`), or a whole stage ending in
+    `output` [batch, n_classes]: the mean of the logits of `classifiers`,
+    each a (layers, head_weight, head_bias) of one network. The detector and
+    the verifier are separate graphs (ONNX Runtime runs every node of a
+    graph whatever outputs are asked for), so that the gateway runs the
+    verifier only on the detector's candidates."""
     nodes, init = front_end_nodes()
-    output = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", N_MELS, FRAMES])
+    graph_output = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", N_MELS, FRAMES])
     if classifiers:
-        stages = [("member", classifiers), ("verifier", verifiers)] if verifiers else [("member", classifiers)]
-        for prefix, networks in stages:
-            members = [f"{prefix}{i}_logits" for i in range(len(networks))]
-            for classifier, member in zip(networks, members):
-                more_nodes, more_init = classifier_nodes(*classifier, member)
-                nodes += more_nodes
-                init += more_init
-            nodes.append(helper.make_node("Mean", members, [f"{prefix}_mean"]))
-        nodes.append(helper.make_node("Concat", [f"{prefix}_mean" for prefix, _ in stages], ["keyword_logits"], axis=1))
-        output = helper.make_tensor_value_info("keyword_logits", TensorProto.FLOAT, ["batch", len(stages) * n_classes])
-    return graph_model("kws", nodes, init, WINDOW, output)
+        members = [f"member{i}_logits" for i in range(len(classifiers))]
+        for classifier, member in zip(classifiers, members):
+            more_nodes, more_init = classifier_nodes(*classifier, member)
+            nodes += more_nodes
+            init += more_init
+        nodes.append(helper.make_node("Mean", members, [output]))
+        graph_output = helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", n_classes])
+    return graph_model("kws", nodes, init, WINDOW, graph_output)

@@ -11,7 +11,13 @@ from torch import nn
 # receptive field of about 0.6 s, and the mean and max over time after it.
 LAYERS = [(64, 3, 1), (96, 5, 2), (128, 5, 2), (160, 5, 2), (192, 3, 1)]
 EPOCHS = 24
-ENSEMBLE_SEEDS = (7, 8)      # one network per seed; the model averages their logits
+ENSEMBLE_SEEDS = (7, 8)      # one network per seed and recipe: the teachers
+# The shipped detector is one network of the same form trained to give the
+# teachers' mean P as well as the labels (distillation): it runs on every
+# window of every call, and one network costs a quarter of four.
+DISTIL_SEED = 10
+DISTIL_TEMPERATURE = 2.0
+DISTIL_WEIGHT = 0.7          # of the loss: matching the teachers; the rest is the labels' cross-entropy
 BATCH = 128
 LEARNING_RATE = 3e-3
 WEIGHT_DECAY = 1e-3
@@ -61,8 +67,10 @@ def spec_augment(x, generator, max_bands=6, max_frames=12):
     return x
 
 
-def train(features, labels, n_classes, seed, epochs=EPOCHS):
-    """Fixed seeds, fixed epochs (no early stopping on held-out data)."""
+def train(features, labels, n_classes, seed, epochs=EPOCHS, teacher=None):
+    """Fixed seeds, fixed epochs (no early stopping on held-out data).
+    `teacher`: logits [n, n_classes] of the windows (the teachers' mean on
+    the clean features) to match as well, at DISTIL_TEMPERATURE."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     net = KeywordNet(features.shape[1], n_classes)
@@ -71,6 +79,7 @@ def train(features, labels, n_classes, seed, epochs=EPOCHS):
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE, total_steps=steps)
     x_all = torch.from_numpy(features)
     y_all = torch.from_numpy(labels.astype(np.int64))
+    soft_all = None if teacher is None else torch.softmax(torch.from_numpy(teacher).float() / DISTIL_TEMPERATURE, 1)
     loss_fn = nn.CrossEntropyLoss()
     started = time.time()
     for epoch in range(epochs):
@@ -83,6 +92,8 @@ def train(features, labels, n_classes, seed, epochs=EPOCHS):
             y = y_all[index]
             logits = net(x)
             loss = loss_fn(logits, y)
+            if soft_all is not None:
+                loss = (1 - DISTIL_WEIGHT) * loss + DISTIL_WEIGHT * distillation_loss(logits, soft_all[index])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -93,6 +104,29 @@ def train(features, labels, n_classes, seed, epochs=EPOCHS):
         print(f"epoch {epoch + 1}/{epochs}: loss {total / seen:.3f}, training accuracy {correct / seen:.3f}, "
               f"{time.time() - started:.0f} s", file=sys.stderr)
     return net.eval()
+
+
+def distillation_loss(logits, soft_targets):
+    """KL divergence from the teachers' P at the distillation temperature,
+    scaled by its square so that its gradients weigh as the labels' do."""
+    log_p = torch.log_softmax(logits / DISTIL_TEMPERATURE, 1)
+    return nn.functional.kl_div(log_p, soft_targets, reduction="batchmean") * DISTIL_TEMPERATURE ** 2
+
+
+def folded_logits(network, features, batch=1024):
+    """Logits of a folded network (layers, head weight, head bias: as
+    folded_layers gives them) on features [n, N_MELS, FRAMES]."""
+    layers, head_weight, head_bias = network
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(features), batch):
+            h = torch.from_numpy(features[start:start + batch]).float()
+            for weight, bias, stride in layers:
+                h = torch.relu(nn.functional.conv1d(h, torch.tensor(weight), torch.tensor(bias),
+                                                    stride=stride, padding=weight.shape[-1] // 2))
+            pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
+            out.append((pooled @ torch.tensor(head_weight).T + torch.tensor(head_bias)).numpy())
+    return np.concatenate(out)
 
 
 def folded_layers(net):

@@ -88,16 +88,19 @@ def summary(results, words, latencies):
 
 
 def write_manifest(path, results, words, totals):
-    sha = hashlib.sha256((path.parent / "kws.onnx").read_bytes()).hexdigest()
+    sha = lambda name: hashlib.sha256((path.parent / name).read_bytes()).hexdigest()
     fa_corpus = f"RAVDESS + TESS ({results['fa_clips']} clips, TESS keywords removed) in 60 s streams through random phone lines"
     lines = [
         f"# KWS model: made by `{COMMAND}`; do not edit by hand.",
-        'name = "kws"', 'file = "kws.onnx"', f'sha256 = "{sha}"',
+        'name = "kws"', 'file = "kws.onnx"', f'sha256 = "{sha("kws.onnx")}"',
         f"sample_rate = {stream.SAMPLE_RATE}", f"window_s = {stream.WINDOW / stream.SAMPLE_RATE}",
         f"hop_s = {stream.HOP / stream.SAMPLE_RATE}", f"classes = {toml_value(CLASSES)}", "",
         "[input]", 'name = "audio"', f"shape = [-1, {stream.WINDOW}]", 'dtype = "float32"', 'range = "[-1, 1], i16 / 32768"', "",
-        "[output]", 'name = "keyword_logits"', f"shape = [-1, {len(CLASSES) * (2 if results['verify'] else 1)}]",
-        f"meaning = {toml_value(OUTPUT_MEANING[bool(results['verify'])])}", "",
+        "[output]", 'name = "keyword_logits"', f"shape = [-1, {len(CLASSES)}]",
+        f"meaning = {toml_value(OUTPUT_MEANING)}", "",
+        *(["[verifier]", 'file = "kws-verifier.onnx"', f'sha256 = "{sha("kws-verifier.onnx")}"',
+           f'output = {{ name = "{verifier.OUTPUT}", shape = [-1, {len(CLASSES)}], '
+           f'meaning = {toml_value(VERIFIER_MEANING)} }}', ""] if results["verify"] else []),
         "[detection]",
         f"smoothing_windows = {stream.SMOOTHING}", f"refractory_s = {stream.REFRACTORY_S}",
         f"vad_floor_dbfs = {stream.VAD_FLOOR_DBFS}", f"vad_frame_s = {stream.VAD_FRAME / stream.SAMPLE_RATE}",
@@ -114,7 +117,10 @@ def write_manifest(path, results, words, totals):
         f"phrase_shares = {toml_value(list(examples.PHRASE_SHARES))}", f"minutes = {toml_value(results['minutes'])}",
         f"verifier_windows = {results.get('verifier_windows', 0)}", f"verifier_epochs = {verifier.EPOCHS}",
         f"verifier_seed = {verifier.SEED}",
-        f"detector_kept = {toml_value(bool(results.get('detector_kept', False)))}", "",
+        f"detector = {toml_value(detector_form(results['detector_networks']))}",
+        f"detector_networks = {results['detector_networks']}",
+        f"detector_kept = {toml_value(bool(results.get('detector_kept', False)))}",
+        f"detector_distilled_alone = {toml_value(bool(results.get('detector_distilled_alone', False)))}", "",
         "[evaluation]",
         f"held_out = {toml_value(HELD_OUT)}",
         f"detection_streams = {len(results['rows'])}",
@@ -242,10 +248,35 @@ def sweep_table(det_table, fa_table):
     return "\n".join(lines)
 
 
-OUTPUT_MEANING = {
-    False: "logits over `classes` for the 1.0 s window; softmax gives P(class)",
-    True: "logits over `classes` for the 1.0 s window, the detector's then the verifier's; "
-          "each stage's softmax gives its P(class)"}
+def detector_form(networks):
+    """What the shipped detector is, from its number of networks."""
+    if networks == 1:
+        return (f"one network distilled from the four trained (temperature {model.DISTIL_TEMPERATURE}, "
+                f"{model.DISTIL_WEIGHT} of the loss; the labels the rest)")
+    return f"the mean of the logits of {networks} networks (each seed on each phrase share)"
+
+
+def detector_doc(networks):
+    """The model card's words for the detector and for why it is what it is."""
+    if networks == 1:
+        return "The detector is one network distilled from", ""
+    return ("The detector outputs the mean of the logits of",
+            "The mean of all four is what the detector ships.")
+
+
+def last_run(results):
+    """What the run that made the model did."""
+    minutes = f"{results['minutes']:.0f} min"
+    if results.get("detector_kept"):
+        return f"`--verifier-only`, {minutes} (the detector is that of the run before it)"
+    if results.get("detector_distilled_alone"):
+        return f"`--distil-detector`, {minutes} (its teachers and the verifier are those of the runs before it)"
+    return f"a full run, {minutes}"
+
+
+OUTPUT_MEANING = "the detector's logits over `classes` for the 1.0 s window; softmax gives P(class)"
+VERIFIER_MEANING = ("the verifier's logits over `classes` for the same window, run only where the detector's "
+                    "top class is a word; its own softmax gives its P(class)")
 
 REAL_SPLITS = {"held_out": "held-out callers (never trained on, no threshold set on them)",
                "validation": "validation callers (the split thresholds may be set on)"}
@@ -388,9 +419,10 @@ def write_doc(path, results, words, totals):
         grid=", ".join(str(t) for t in evaluate.THRESHOLD_GRID), minutes=results["minutes"],
         thresholds=", ".join(f"{w} {words[w]['threshold']}" for w in WORDS),
         n_outputs=len(CLASSES) * (2 if results["verify"] else 1),
-        verifier_note=(f"`--verifier-only`, {results['minutes']:.0f} min (the detector's networks are those of "
-                       "the full run before it)" if results.get("detector_kept")
-                       else f"a full run, {results['minutes']:.0f} min"),
+        verifier_note=last_run(results), distil_t=model.DISTIL_TEMPERATURE, distil_w=model.DISTIL_WEIGHT,
+        detector_form=detector_doc(results["detector_networks"])[0],
+        distillation=detector_doc(results["detector_networks"])[1],
+        ms10=results["ms_batch1"] * 10,
         verify=", ".join(f"{w} {results['verify'][w]}" for w in WORDS) if results["verify"] else "none",
         two_stage=two_stage_table(results, words),
         verifier_grid=", ".join(str(t) for t in evaluate.VERIFIER_GRID[:8]) + " and on up the detector's grid (below)",

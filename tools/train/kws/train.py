@@ -2,11 +2,15 @@
 
     PYTHONPATH=tools/train python -m kws.train --data ../shared/data [--eval-only]
 
-Writes models/kws.onnx (unless --eval-only), then evaluates it on held-out
-speakers and voices and on the false-accept corpus through the streaming
-detector, chooses the per-word thresholds, and writes models/kws.toml,
-docs/kws-model.md and docs/img/kws-*.png. --verifier-only keeps the
-detector's networks of models/kws.onnx and trains the verifier anew.
+Writes models/kws.onnx (the detector) and models/kws-verifier.onnx
+(unless --eval-only), then evaluates them on held-out speakers and voices
+and on the false-accept corpus through the streaming detector, chooses the
+per-word thresholds, and writes models/kws.toml, docs/kws-model.md and
+docs/img/kws-*.png. Four networks are trained and distilled into the one
+the detector ships (one network costs a quarter of four on every window).
+--verifier-only keeps the detector of models/kws.onnx and trains the
+verifier anew; --distil-detector keeps the verifier and distils the
+networks of models/kws.onnx (the teachers) into one detector network.
 """
 import argparse
 import sys
@@ -18,7 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from . import dataset, evaluate, examples, frontend, model, other_speech, report, verifier, wuw
+from . import dataset, evaluate, examples, frontend, model, other_speech, report, stream, verifier, wuw
 from .corpora import false_accept_clips
 from .vocab import CLASSES, TRIGGER_WORDS, WORDS
 
@@ -38,6 +42,8 @@ def parse_args():
     parser.add_argument("--eval-only", action="store_true", help="evaluate models/kws.onnx as it is")
     parser.add_argument("--verifier-only", action="store_true",
                         help="keep the detector networks of models/kws.onnx, train the verifier")
+    parser.add_argument("--distil-detector", action="store_true",
+                        help="keep models/kws-verifier.onnx, distil the networks of models/kws.onnx into one")
     return parser.parse_args()
 
 
@@ -58,22 +64,34 @@ def session(onnx_model):
 
 
 def train_model(data, data_dir, kept_detector=None):
-    """Both stages; the detector's networks are `kept_detector`'s (from a
-    kws.onnx) if given, else trained. The verifier trains on the last
-    recipe's windows and the training callers'."""
-    nets = []
+    """Both stages' graphs; the detector is `kept_detector` (a graph) if
+    given, else distilled from a trained ensemble. The verifier trains on
+    the last recipe's windows and the training callers'."""
     if kept_detector is None:
+        nets = []
         for phrase_share in examples.PHRASE_SHARES:
             x, y = training_windows(data, phrase_share)
             nets += [model.train(x, y, len(CLASSES), seed) for seed in model.ENSEMBLE_SEEDS]
+        detector = distilled([model.folded_layers(net) for net in nets], x, y)
     else:
         x, y = training_windows(data, examples.PHRASE_SHARES[-1])
-    members = kept_detector or [model.folded_layers(net) for net in nets]
-    detector = session(frontend.build(members, len(CLASSES)))
-    verifier_net, verifier_windows = verifier.train(x, y, detector, session(frontend.build()), data_dir)
-    onnx_model = frontend.build(members, len(CLASSES), [model.folded_layers(verifier_net)])
-    check_export(onnx_model, nets, detector, verifier_net)
-    return onnx_model, {"training_windows": int(len(y)), "verifier_windows": verifier_windows}
+        detector = kept_detector
+    verifier_net, verifier_windows = verifier.train(x, y, session(detector), session(frontend.build()), data_dir)
+    verifier_graph = frontend.build([model.folded_layers(verifier_net)], len(CLASSES), verifier.OUTPUT)
+    check_export(verifier_graph, verifier_net)
+    return (detector, verifier_graph), {"training_windows": int(len(y)), "verifier_windows": verifier_windows}
+
+
+def distilled(teachers, x, y):
+    """The detector's graph: one network trained on windows `x` (labels
+    `y`) to give the mean P of `teachers` (folded networks) as well."""
+    teacher = np.mean([model.folded_logits(t, x) for t in teachers], axis=0)
+    print(f"distilling {len(teachers)} networks into one on {len(y)} windows "
+          f"(the teachers agree with the labels on {np.mean(teacher.argmax(1) == y):.1%})", file=sys.stderr)
+    student = model.train(x, y, len(CLASSES), model.DISTIL_SEED, teacher=teacher)
+    graph = frontend.build([model.folded_layers(student)], len(CLASSES))
+    check_export(graph, student)
+    return graph
 
 
 def training_windows(data, phrase_share):
@@ -88,15 +106,11 @@ def training_windows(data, phrase_share):
     return x, np.array([CLASSES.index(label) for _, label, _, _ in specs])
 
 
-def check_export(onnx_model, nets, detector, verifier_net):
-    """The ONNX graph must give the torch ensemble's mean logits (or, for a
-    kept detector, its graph's), then the verifier's (from the same features)."""
+def check_export(onnx_model, net):
+    """The ONNX graph must give the torch network's logits."""
     front = session(frontend.build())
     audio = (np.random.default_rng(SEED + 1).standard_normal((64, frontend.WINDOW)) * 0.05).astype(np.float32)
-    features = front.run(None, {"audio": audio})[0]
-    first = (np.mean([model.logits(net, features) for net in nets], axis=0) if nets
-             else detector.run(None, {"audio": audio})[0])
-    expected = np.concatenate([first, model.logits(verifier_net, features)], axis=1)
+    expected = model.logits(net, front.run(None, {"audio": audio})[0])
     actual = session(onnx_model).run(None, {"audio": audio})[0]
     worst = float(np.max(np.abs(expected - actual)))
     if worst > 1e-3:
@@ -104,22 +118,28 @@ def check_export(onnx_model, nets, detector, verifier_net):
     print(f"export check: max |logit difference| {worst:.2e}", file=sys.stderr)
 
 
-def timing(kws_session, repeats=7):
-    """ms per window, one thread; the best of `repeats` runs, since other
-    work on the machine (builds) only ever adds time."""
+def timing(detector, repeats=7):
+    """ms per window of the detector (what runs on every window), one
+    thread; the best of `repeats` runs, since other work on the machine
+    (builds) only ever adds time."""
     audio = (np.random.default_rng(SEED).standard_normal((8, frontend.WINDOW)) * 0.1).astype(np.float32)
     for _ in range(20):
-        kws_session.run(None, {"audio": audio[:1]})
+        detector.run(None, {"audio": audio[:1]})
     figures = {}
     for batch, runs in ((1, 300), (8, 50)):
         best = np.inf
         for _ in range(repeats):
             started = time.perf_counter()
             for _ in range(runs):
-                kws_session.run(None, {"audio": audio[:batch]})
+                detector.run(None, {"audio": audio[:batch]})
             best = min(best, (time.perf_counter() - started) / runs / batch * 1000)
         figures[batch] = best
     return figures
+
+
+def write_graph(path, graph):
+    path.write_bytes(graph.SerializeToString())
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def previous_training(model_path):
@@ -128,7 +148,8 @@ def previous_training(model_path):
     training = tomllib.loads(manifest.read_text(encoding="utf-8")).get("training", {}) if manifest.exists() else {}
     return {"training_windows": training.get("windows", 0), "minutes": training.get("minutes", 0.0),
             "verifier_windows": training.get("verifier_windows", 0),
-            "detector_kept": training.get("detector_kept", False)}
+            "detector_kept": training.get("detector_kept", False),
+            "detector_distilled_alone": training.get("detector_distilled_alone", False)}
 
 
 def fa_target(word):
@@ -155,7 +176,7 @@ def decision_rules(fa_scored, validation, has_verifier):
     return [(one_stage, None), (detector, verify)]
 
 
-def evaluate_model(kws_session, data, data_dir):
+def evaluate_model(stages, data, data_dir):
     # One generator each, so that the false-accept corpus (and so the
     # thresholds) stays the same when the held-out set grows.
     det_streams = evaluate.detection_streams(data["held_out"], np.random.default_rng([SEED, 100]))
@@ -163,24 +184,24 @@ def evaluate_model(kws_session, data, data_dir):
     fa_audio = evaluate.false_accept_streams(clips, np.random.default_rng([SEED, 101]))
     nuisance = evaluate.nuisance_streams(clips, np.random.default_rng([SEED, 102]))
     print(f"scoring {len(det_streams)} detection streams, {len(fa_audio)} false-accept streams", file=sys.stderr)
-    det_scored = evaluate.score_streams(kws_session, [s[0] for s in det_streams])
-    fa_scored = evaluate.score_streams(kws_session, fa_audio)
+    det_scored = evaluate.score_streams(stages, [s[0] for s in det_streams])
+    fa_scored = evaluate.score_streams(stages, fa_audio)
     det_table = evaluate.detection_sweep(det_scored, det_streams, CLASSES)
     fa_table = evaluate.fa_sweep(fa_scored, CLASSES)
     # Thresholds are set on real speech: RAVDESS + TESS and the validation
     # callers' other speech on real phone lines (never the held-out callers).
-    validation = evaluate.score_streams(kws_session, evaluate.joined(
+    validation = evaluate.score_streams(stages, evaluate.joined(
         wuw.other_speech(wuw.clips(data_dir, "validation")), np.random.default_rng([SEED, 104])))
-    rules = decision_rules(fa_scored, validation, kws_session.get_outputs()[0].shape[1] == 2 * len(CLASSES))
+    rules = decision_rules(fa_scored, validation, stages.verifier is not None)
     shipped = rules[-1]
     rows = evaluate.detection_figures(det_scored, det_streams, CLASSES, *shipped)
     fa_counts, fa_hours = evaluate.false_accepts(fa_scored, CLASSES, *shipped)
-    nuisance_figures = {name: evaluate.false_accepts(evaluate.score_streams(kws_session, audios), CLASSES, *shipped)
+    nuisance_figures = {name: evaluate.false_accepts(evaluate.score_streams(stages, audios), CLASSES, *shipped)
                         for name, audios in nuisance.items()}
-    real_phone = {split: evaluate.real_phone(kws_session, data_dir, split, CLASSES, rules,
+    real_phone = {split: evaluate.real_phone(stages, data_dir, split, CLASSES, rules,
                                              np.random.default_rng([SEED, 103]))
                   for split in ("held_out", "validation")}
-    other = other_speech.false_accepts(kws_session, data_dir, data["held_out"], CACHE / "tts", CLASSES, rules,
+    other = other_speech.false_accepts(stages, data_dir, data["held_out"], CACHE / "tts", CLASSES, rules,
                                        np.random.default_rng([SEED, 105]))
     before = evaluate.detection_figures(det_scored, det_streams, CLASSES, *rules[0])
     return {"real_phone": {split: figures[-1] for split, figures in real_phone.items()},
@@ -198,22 +219,29 @@ def evaluate_model(kws_session, data, data_dir):
 def main():
     args = parse_args()
     started = time.time()
-    model_path = ROOT / "models/kws.onnx"
-    sides = ("held_out",) if args.eval_only else ("train", "held_out")
+    model_path, verifier_path = ROOT / "models/kws.onnx", ROOT / "models/kws-verifier.onnx"
+    trains = not args.eval_only
+    sides = ("train", "held_out") if trains else ("held_out",)
     data = dataset.load_all(args.data, CACHE / "tts", sides, progress_line("speech synthesis"), SEED)
     extra = previous_training(model_path)
-    if not args.eval_only:
-        kept = verifier.detector_members(model_path) if args.verifier_only else None
-        onnx_model, extra = train_model(data, args.data, kept)
+    if args.distil_detector:
+        x, y = training_windows(data, examples.PHRASE_SHARES[-1])
+        write_graph(model_path, distilled(verifier.networks(model_path), x, y))
+        extra["detector_distilled_alone"] = True
+    elif trains:
+        kept = onnx.load(str(model_path)) if args.verifier_only else None
+        graphs, extra = train_model(data, args.data, kept)
         extra["detector_kept"] = args.verifier_only
-        model_path.write_bytes(onnx_model.SerializeToString())
-        print(f"wrote {model_path}", file=sys.stderr)
-    kws_session = session(onnx.load(str(model_path)))
-    results = evaluate_model(kws_session, data, args.data)
-    speed = timing(kws_session)
-    if not args.eval_only:
+        for path, graph in zip((model_path, verifier_path), graphs):
+            write_graph(path, graph)
+    extra["detector_networks"] = len(verifier.networks(model_path))
+    stages = stream.Stages(*(session(onnx.load(str(path))) for path in (model_path, verifier_path)))
+    results = evaluate_model(stages, data, args.data)
+    speed = timing(stages.detector)
+    if trains:
         extra["minutes"] = (time.time() - started) / 60
-    results.update(extra, ms_batch1=speed[1], ms_batch8=speed[8], size_bytes=model_path.stat().st_size)
+    results.update(extra, ms_batch1=speed[1], ms_batch8=speed[8],
+                   size_bytes=model_path.stat().st_size + verifier_path.stat().st_size)
     report.write_all(ROOT, args.data, results)
     print(f"done in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
 

@@ -11,8 +11,9 @@ the detector's top class is a word: the detector's own false accepts on
 real callers are the verifier's hard negatives. The validation and
 held-out callers are never trained on.
 
-Both stages go in one ONNX graph: its output is the detector's logits then
-the verifier's, for the same window (stream.py says how they combine).
+The verifier is a graph of its own (models/kws-verifier.onnx, output
+`verifier_logits`), run only on the detector's candidates (stream.py says
+how the two combine).
 """
 import sys
 
@@ -31,10 +32,11 @@ GENERAL_SHARE = 0.5               # of the detector's training windows (the time
 OPERATOR_AFTER_S = (-0.05, 0.5)   # window ends around the marked word's end that are "operator"
 OTHER_STRIDE = 4                  # every fourth window of the callers' other speech
 HARD_REPEAT = 4                   # a detector false accept counts this many times
+OUTPUT = "verifier_logits"
 
 
-def detector_members(path):
-    """The detector's networks, as frontend.build takes them, from a kws.onnx."""
+def networks(path):
+    """The networks of a stage's graph (a kws.onnx), as frontend.build takes them."""
     weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
     members = []
     while f"member{len(members)}_logits_head_w" in weights:
@@ -59,7 +61,7 @@ def caller_windows(detector, front, data_dir, rng):
     hard = 0
     for audio in evaluate.joined(wuw.other_speech(clips), rng):
         batch, _ = stream.windows(audio)
-        probs, is_voiced, _ = stream.probabilities(detector, audio)
+        probs, is_voiced, _ = stream.probabilities(stream.Stages(detector), audio)
         word_top = is_voiced & (probs[:, :len(CLASSES)].argmax(axis=1) >= 2)
         picks = np.concatenate([np.where(is_voiced)[0][::OTHER_STRIDE], np.repeat(np.where(word_top)[0], HARD_REPEAT)])
         hard += int(word_top.sum())
