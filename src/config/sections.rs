@@ -251,7 +251,7 @@ impl Default for RtpSettings {
     fn default() -> Self {
         RtpSettings {
             address: IpAddr::from([127, 0, 0, 1]),
-            ports: [20000, 20999],
+            ports: [20000, 23999],
             inactivity_s: 30.0,
             jitter_packets: 3,
         }

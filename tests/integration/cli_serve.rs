@@ -101,10 +101,10 @@ fn a_wildcard_listen_address_needs_an_advertised_one() {
 fn a_reversed_rtp_port_range_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = with_listen(dir.path(), "127.0.0.1:0");
-    let text = edit(&path, "ports = [20000, 20999]", "ports = [20999, 20000]");
+    let text = edit(&path, "ports = [20000, 23999]", "ports = [23999, 20000]");
     let line = text.lines().position(|l| l.starts_with("ports =")).unwrap() + 1;
     serve_refuses(dir.path(), &path).stderr(contains(format!(
-        "gateway.toml:{line}: rtp.ports [20999, 20000] is not a range"
+        "gateway.toml:{line}: rtp.ports [23999, 20000] is not a range"
     )));
 }
 
