@@ -142,17 +142,24 @@ impl Handoff {
         }
     }
 
-    /// Hands the call to `uri`, by REFER first; waits in `wait_in` if no
-    /// agent can be reached.
+    /// Hands the call to `uri`, by REFER first (an agent page, which no
+    /// phone can be referred to, is called and bridged at once); waits in
+    /// `wait_in` if no agent can be reached.
     pub fn start(&mut self, uri: String, wait_in: WaitIn) {
         if self.state != State::Idle {
             return;
         }
-        self.state = State::Referring { accepted_at: None };
-        self.via = Some(Via::Refer);
-        self.signal(Command::Refer { uri: uri.clone() });
         self.uri = uri;
         self.wait_in = Some(wait_in);
+        if agent_page_queue(&self.uri).is_some() {
+            self.via = Some(Via::Bridge);
+            return self.call_agent();
+        }
+        self.state = State::Referring { accepted_at: None };
+        self.via = Some(Via::Refer);
+        self.signal(Command::Refer {
+            uri: self.uri.clone(),
+        });
     }
 
     pub fn is_started(&self) -> bool {
@@ -295,6 +302,15 @@ impl Handoff {
     }
 }
 
+/// The prefix of a queue target that is the browser agent page
+/// (`/agent?queue=NAME`) rather than a SIP URI.
+pub const AGENT_PAGE: &str = "/agent?queue=";
+
+/// The agent page's queue name, if `uri` names an agent page.
+pub fn agent_page_queue(uri: &str) -> Option<&str> {
+    uri.strip_prefix(AGENT_PAGE)
+}
+
 /// The prompts that tell a waiting caller their place ("queue_position_1"
 /// to "_9", then "queue_position_more") and expected wait in whole minutes
 /// ("queue_wait_1" to "_5", then "queue_wait_more").
@@ -408,6 +424,29 @@ mod tests {
             drain(&mut handoff),
             [HandoffAction::Leave { by_agent: true }]
         );
+    }
+
+    #[test]
+    fn an_agent_page_is_called_and_bridged_without_a_refer() {
+        let mut handoff = Handoff::new(HandoffSettings::default());
+        let wait_in = WaitIn {
+            queue: "priority".into(),
+            priority: Priority::High,
+        };
+        handoff.start("/agent?queue=desk".into(), wait_in);
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::Signal(Command::CallAgent {
+                uri: "/agent?queue=desk".into()
+            })]
+        );
+        assert_eq!(handoff.via(), Some(Via::Bridge));
+        handoff.report(secs(1.0), HandoffReport::AgentAnswered);
+        assert_eq!(
+            drain(&mut handoff),
+            [HandoffAction::Signal(Command::Bridge)]
+        );
+        assert!(handoff.is_bridged());
     }
 
     #[test]

@@ -30,7 +30,9 @@ use std::time::{Duration, SystemTime};
 
 pub use events::{json_event, CallEvent, CallSummary, EndedBy, EventKind, TransferOutcome, Via};
 pub use front::{AngerSetup, FrontEnd, KeywordSetup, Model, ScoreJob, MAX_PENDING};
-pub use handoff::{announcement_prompts, Command, HandoffReport, HandoffSettings};
+pub use handoff::{
+    agent_page_queue, announcement_prompts, Command, HandoffReport, HandoffSettings, AGENT_PAGE,
+};
 pub use prompts::{PromptFrame, FRAME};
 pub use sink::{Collect, EventSink, JsonLines, Sinks};
 

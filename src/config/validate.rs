@@ -59,6 +59,11 @@ impl GatewayConfig {
         if http.enabled && !http.listen.ip().is_loopback() && http.token.is_empty() {
             return Err(invalid("http", "listen", format!("http.listen {} is reachable beyond this machine: set http.token (every request must then give it), or listen on 127.0.0.1", http.listen)));
         }
+        for (name, queue) in &self.queues {
+            if let Some(message) = agent_page_problem(&queue.uri, http) {
+                return Err(invalid(&format!("queues.{name}"), "uri", message));
+            }
+        }
         let [low, high] = self.rtp.ports;
         if low > high || low == 0 {
             return Err(invalid("rtp", "ports", format!("rtp.ports [{low}, {high}] is not a range: give [LOW, HIGH] with 0 < LOW <= HIGH")));
@@ -70,6 +75,25 @@ impl GatewayConfig {
         }
         Ok(())
     }
+}
+
+/// What is wrong with a queue's agent-page target, if it is one: agents
+/// answer on `/agent?queue=NAME` over WebRTC, so the page must be served.
+fn agent_page_problem(uri: &str, http: &super::HttpSettings) -> Option<String> {
+    if !uri.starts_with('/') {
+        return None;
+    }
+    let Some(name) = crate::callcore::agent_page_queue(uri) else {
+        return Some(format!("uri {uri:?} is neither a SIP URI nor an agent page: write sip:USER@HOST:PORT, or /agent?queue=NAME for agents answering in the browser"));
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+        return Some(format!("the agent page's queue {name:?} must be 1-64 letters, digits, '-' or '_' (it goes in the page's URL)"));
+    }
+    if !http.enabled || !http.webrtc {
+        return Some(format!("uri {uri:?} is a browser agent page, which needs [http] enabled = true and webrtc = true"));
+    }
+    None
 }
 
 /// What is wrong with `[crm] url`, if anything ("" is no CRM).

@@ -107,6 +107,12 @@ impl LiveCalls {
         Value::Array(calls.iter().map(|(id, call)| call.json(id)).collect())
     }
 
+    /// One call up, as [`Self::json`] lists it.
+    pub fn call(&self, call_id: &str) -> Option<Value> {
+        let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        calls.get(call_id).map(|call| call.json(call_id))
+    }
+
     /// Marks a call about to start as one from another front door than SIP.
     pub fn expect(&self, call_id: &str, transport: &'static str) {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);

@@ -8,18 +8,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::{sleep_until, Instant};
 
+use super::agents::{AgentMedia, AgentNews};
 use super::media::{decode, Leg, MediaPort};
 use super::queues::LineTicket;
 use super::scorer::Scored;
+use super::webrtc::BrowserPeer;
 use super::Shared;
 use crate::audio::FRAME_SAMPLES;
 use crate::callcore::{
-    CallCore, CallerId, Command, CoreInput, CoreOutput, CoreSetup, EndedBy, HandoffReport, Model,
-    Sinks,
+    agent_page_queue, CallCore, CallerId, Command, CoreInput, CoreOutput, CoreSetup, EndedBy,
+    HandoffReport, Model, Sinks,
 };
 use crate::engine::Input;
 use crate::queues::Place;
@@ -75,8 +76,10 @@ pub enum ToSignalling {
 /// The agent's leg while the call is handed over by voicegate itself.
 enum AgentLeg {
     None,
-    /// Calling the agent from this socket; the answer's media once it came.
-    Calling(UdpSocket, Option<Negotiated>),
+    /// Calling the agent: the port its media comes in by (a SIP agent's
+    /// socket from the start, an agent page's once it answers) and the
+    /// answer's media once it came.
+    Calling(Option<MediaPort>, Option<Negotiated>),
     Bridged(Leg),
 }
 
@@ -89,6 +92,8 @@ enum Wake {
     Signal(Option<ToCall>),
     Scored(Scored),
     Place(Place),
+    /// From the desk of agents who answer in the browser.
+    Desk(AgentNews),
     /// The CRM's answer: the caller is a VIP.
     Vip,
     /// A receive failed (an ICMP error from an earlier send, on some
@@ -106,6 +111,10 @@ pub struct LiveCall {
     sinks: Sinks,
     leg: Leg,
     agent: AgentLeg,
+    /// An agent page's connection, held while it is the agent.
+    agent_page: Option<BrowserPeer>,
+    desk_tx: UnboundedSender<AgentNews>,
+    desk_rx: UnboundedReceiver<AgentNews>,
     jitter: JitterBuffer,
     dtmf: DtmfDetector,
     frames: u64,
@@ -152,6 +161,7 @@ impl LiveCall {
         }
         let (scored_tx, scored_rx) = mpsc::unbounded_channel();
         let (place_tx, place_rx) = mpsc::unbounded_channel();
+        let (desk_tx, desk_rx) = mpsc::unbounded_channel();
         let recording = shared.recordings.as_ref().and_then(|dir| {
             let metrics = shared.metrics.clone();
             let on_failure = Box::new(move || metrics.count_error("recording"));
@@ -168,6 +178,9 @@ impl LiveCall {
             start,
             core,
             agent: AgentLeg::None,
+            agent_page: None,
+            desk_tx,
+            desk_rx,
             dtmf: DtmfDetector::default(),
             frames: 0,
             playout_due: 0,
@@ -201,6 +214,7 @@ impl LiveCall {
         let now = self.now();
         self.core.finish(now);
         self.drain().await;
+        self.shared.agent_desk.call_over(&self.id);
         if let Some(recording) = self.recording.take() {
             recording.finish();
         }
@@ -243,6 +257,7 @@ impl LiveCall {
             message = self.inbox.recv() => Wake::Signal(message),
             Some(scored) = self.scored_rx.recv() => Wake::Scored(scored),
             Some(place) = self.place_rx.recv() => Wake::Place(place),
+            Some(news) = self.desk_rx.recv() => Wake::Desk(news),
             Some(true) = self.vip_rx.recv() => Wake::Vip,
         }
     }
@@ -275,6 +290,10 @@ impl LiveCall {
             Wake::Place(place) => self
                 .core
                 .handle_input(now, CoreInput::Handoff(HandoffReport::Place(place))),
+            Wake::Desk(news) => {
+                let report = self.on_desk(news);
+                self.core.handle_input(now, CoreInput::Handoff(report));
+            }
         }
     }
 
@@ -315,6 +334,7 @@ impl LiveCall {
             Command::Bridge => self.bridge(),
             Command::HangUpAgent => {
                 self.agent = AgentLeg::None;
+                self.let_agent_page_go();
                 self.signal(ToSignalling::HangUpAgent { call });
             }
             Command::HangUp => self.signal(ToSignalling::HangUp { call }),
@@ -331,9 +351,12 @@ impl LiveCall {
     }
 
     async fn call_agent(&mut self, target: String) {
+        if let Some(queue) = agent_page_queue(&target) {
+            return self.ring_agent_page(queue.to_string());
+        }
         match self.shared.ports.bind().await {
             Ok((local_media, socket)) => {
-                self.agent = AgentLeg::Calling(socket, None);
+                self.agent = AgentLeg::Calling(Some(MediaPort::Udp(socket)), None);
                 self.signal(ToSignalling::CallAgent {
                     call: self.id.clone(),
                     target,
@@ -349,13 +372,34 @@ impl LiveCall {
         }
     }
 
+    /// Rings the agent pages of `queue`; with none free, the caller waits
+    /// in line as for a SIP agent who does not answer.
+    fn ring_agent_page(&mut self, queue: String) {
+        let desk = &self.shared.agent_desk;
+        if desk.ring(&queue, &self.id, self.desk_tx.clone()) {
+            self.agent = AgentLeg::Calling(None, None);
+        } else {
+            tracing::info!(call = %self.id, %queue, "no agent page free");
+            let now = self.now();
+            let report = HandoffReport::AgentFailed(480);
+            self.core.handle_input(now, CoreInput::Handoff(report));
+        }
+    }
+
+    /// Frees the agent page, if the agent was one.
+    fn let_agent_page_go(&mut self) {
+        if self.agent_page.take().is_some() {
+            self.shared.agent_desk.call_over(&self.id);
+        }
+    }
+
     fn bridge(&mut self) {
-        let AgentLeg::Calling(socket, Some(media)) =
+        let AgentLeg::Calling(Some(port), Some(media)) =
             std::mem::replace(&mut self.agent, AgentLeg::None)
         else {
             return;
         };
-        self.agent = AgentLeg::Bridged(Leg::new(MediaPort::Udp(socket), &media));
+        self.agent = AgentLeg::Bridged(Leg::new(port, &media));
     }
 
     fn signal(&self, message: ToSignalling) {
@@ -478,6 +522,20 @@ impl LiveCall {
         self.core.handle_input(now, input);
     }
 
+    /// The agent page's answer is a SIP agent's 200 with its media.
+    fn on_desk(&mut self, news: AgentNews) -> HandoffReport {
+        match news {
+            AgentNews::Answered(answer) => {
+                let AgentMedia { port, media, peer } = *answer;
+                self.agent_page = Some(peer);
+                self.agent = AgentLeg::Calling(Some(port), Some(media));
+                HandoffReport::AgentAnswered
+            }
+            AgentNews::Failed(code) => self.on_agent(AgentState::Failed(code)),
+            AgentNews::HungUp => self.on_agent(AgentState::HungUp),
+        }
+    }
+
     /// Keeps the agent's media for the bridge the core may ask for.
     fn on_agent(&mut self, state: AgentState) -> HandoffReport {
         match state {
@@ -490,6 +548,7 @@ impl LiveCall {
             AgentState::Failed(code) => {
                 tracing::warn!(call = %self.id, code, "agent unreachable: caller queued");
                 self.agent = AgentLeg::None;
+                self.agent_page = None;
                 HandoffReport::AgentFailed(code)
             }
             AgentState::HungUp => HandoffReport::AgentHungUp,

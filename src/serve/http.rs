@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 
+use super::agents::{AgentDesk, AgentSession};
 use super::webrtc::{DoorError, WebRtcDoor};
 use crate::dashboard::LiveCalls;
 use crate::metrics::Metrics;
@@ -37,11 +38,21 @@ const MAX_NOTE: usize = 500;
 const PAGE: &str = include_str!("../dashboard/page.html");
 /// The browser caller's page.
 const PHONE: &str = include_str!("../dashboard/phone.html");
+/// The page of an agent who answers in the browser.
+const AGENT: &str = include_str!("../dashboard/agent.html");
+/// What those two pages share, put in each as it is served (a script of
+/// its own would need the token too).
+const BROWSER_JS: &str = include_str!("../dashboard/browser.js");
+/// An event stream with nothing to say says so this often, so that a
+/// reader gone without closing is found out.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// A request's line, as far as these listeners care.
 struct Request {
     method: String,
     path: String,
+    /// What follows `?` in the target.
+    query: String,
     /// `token=…` from the query, or a `Authorization: Bearer …` header.
     token: Option<String>,
     content_length: usize,
@@ -57,7 +68,7 @@ enum Reply {
         body: String,
     },
     /// Server-sent events (text/event-stream), one JSON line each.
-    Events(broadcast::Receiver<String>),
+    Events(Feed),
     /// A file sent as it is read (a call's recording).
     File {
         path: std::path::PathBuf,
@@ -87,6 +98,30 @@ impl Reply {
             status: "200 OK",
             content_type: "application/json",
             body: body.to_string(),
+        }
+    }
+}
+
+/// What an event stream carries.
+enum Feed {
+    /// Every call's events.
+    Calls(broadcast::Receiver<String>),
+    /// A signed-in agent page's rings; dropping it signs the page out.
+    Agent(AgentSession),
+}
+
+impl Feed {
+    /// The next message of the stream, `None` once it is over.
+    async fn next(&mut self) -> Option<String> {
+        match self {
+            Feed::Calls(events) => match events.recv().await {
+                Ok(line) => Some(format!("data: {line}\n\n")),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    Some(format!(": {missed} events skipped\n\n"))
+                }
+                Err(broadcast::error::RecvError::Closed) => None,
+            },
+            Feed::Agent(session) => session.next().await.map(|line| format!("data: {line}\n\n")),
         }
     }
 }
@@ -124,6 +159,8 @@ pub struct Dashboard {
     pub token: Option<String>,
     /// Takes browsers' calls, when `[http] webrtc` is on.
     pub door: Option<WebRtcDoor>,
+    /// Rings the agent pages.
+    pub agent_desk: Arc<AgentDesk>,
 }
 
 /// Binds `listen` and serves the dashboard (`/`), `GET /api/calls`,
@@ -149,32 +186,34 @@ impl Dashboard {
         }
         match (request.method.as_str(), request.path.as_str()) {
             ("GET", "/") => self.page().await,
-            ("GET", "/phone") => Reply::html(PHONE),
+            ("GET", "/phone") => Reply::html(&PHONE.replace("/*SHARED*/", BROWSER_JS)),
+            ("GET", "/agent") => Reply::html(&AGENT.replace("/*SHARED*/", BROWSER_JS)),
+            ("GET", "/api/agent/events") => self.sign_in(&request),
+            ("GET", "/api/agents") => Reply::json(self.agent_desk.json()),
             ("GET", "/api/calls") => Reply::json(self.live.json()),
-            ("GET", "/api/events") => Reply::Events(self.live.subscribe()),
+            ("GET", "/api/events") => Reply::Events(Feed::Calls(self.live.subscribe())),
             ("GET", "/api/report") => self.report().await,
             ("GET", "/api/reviews") => self.reviews().await,
             ("POST", "/api/reviews") => self.record_verdict(&request.body).await,
             ("GET", path) if path.starts_with("/recordings/") => self.recording(path).await,
             ("POST", path) if path.starts_with("/api/webrtc/") => self.browser(request).await,
+            ("POST", path) if path.starts_with("/api/agent/") => self.agent(request).await,
             ("GET", _) => Reply::text(
                 "404 Not Found",
-                "here: /, /phone, /api/calls, /api/report, /api/events, /api/reviews, /recordings/CALL-ID\n",
+                "here: /, /phone, /agent?queue=NAME, /api/calls, /api/agents, /api/report, /api/events, /api/reviews, /recordings/CALL-ID\n",
             ),
             _ => Reply::text(
                 "405 Method Not Allowed",
-                "only GET is served here, and POST to /api/reviews and /api/webrtc/offer, /dtmf and /hangup\n",
+                "only GET is served here, and POST to /api/reviews, /api/webrtc/offer, /dtmf and /hangup, /api/agent/answer and /hangup\n",
             ),
         }
     }
 
     /// The browser caller's requests, each a small JSON object.
     async fn browser(&self, request: Request) -> Reply {
-        let Some(door) = &self.door else {
-            return Reply::text("404 Not Found", "browser calls are off ([http] webrtc)\n");
-        };
-        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&request.body) else {
-            return Reply::text("400 Bad Request", "send a JSON object\n");
+        let (door, body) = match self.door_and_body(&request) {
+            Ok(both) => both,
+            Err(refusal) => return refusal,
         };
         let field = |name: &str| body.get(name).and_then(serde_json::Value::as_str);
         match (request.path.as_str(), field("sdp"), field("call")) {
@@ -182,9 +221,7 @@ impl Dashboard {
                 let caller = browser_caller(field("caller"), request.peer);
                 match door.answer(sdp.to_string(), caller, request.peer).await {
                     Ok(answer) => Reply::json(serde_json::json!({"call": answer.call, "sdp": answer.sdp})),
-                    Err(error @ DoorError::Full(_)) => Reply::text("503 Service Unavailable", &format!("{error}\n")),
-                    Err(error @ DoorError::BadOffer(_)) => Reply::text("400 Bad Request", &format!("{error}\n")),
-                    Err(error) => Reply::text("500 Internal Server Error", &format!("{error}\n")),
+                    Err(error) => door_refusal(&error),
                 }
             }
             ("/api/webrtc/dtmf", _, Some(call)) => match field("digit").and_then(one_key) {
@@ -201,6 +238,59 @@ impl Dashboard {
             _ => Reply::text(
                 "400 Bad Request",
                 "POST /api/webrtc/offer {\"sdp\": …}, /api/webrtc/dtmf {\"call\": …, \"digit\": …} or /api/webrtc/hangup {\"call\": …}\n",
+            ),
+        }
+    }
+
+    /// The browsers' front door, if it is open, and a POST's JSON object.
+    fn door_and_body(&self, request: &Request) -> Result<(&WebRtcDoor, serde_json::Value), Reply> {
+        let door = self.door.as_ref().ok_or_else(door_closed)?;
+        match serde_json::from_slice::<serde_json::Value>(&request.body) {
+            Ok(body) if body.is_object() => Ok((door, body)),
+            _ => Err(Reply::text("400 Bad Request", "send a JSON object\n")),
+        }
+    }
+
+    /// An agent page's event stream: the page is signed in to its queue
+    /// while the stream is open.
+    fn sign_in(&self, request: &Request) -> Reply {
+        if self.door.is_none() {
+            return door_closed();
+        }
+        let queue = query_value(&request.query, "queue").and_then(|q| percent_decode(&q));
+        match queue.filter(|queue| !queue.is_empty() && queue.len() <= 64) {
+            Some(queue) => Reply::Events(Feed::Agent(self.agent_desk.sign_in(&queue))),
+            None => Reply::text(
+                "400 Bad Request",
+                "name the queue: /api/agent/events?queue=NAME\n",
+            ),
+        }
+    }
+
+    /// An agent page's answer (its WebRTC offer) and hang-up.
+    async fn agent(&self, request: Request) -> Reply {
+        let (door, body) = match self.door_and_body(&request) {
+            Ok(both) => both,
+            Err(refusal) => return refusal,
+        };
+        let field = |name: &str| body.get(name).and_then(serde_json::Value::as_str);
+        match (request.path.as_str(), field("call"), field("sdp")) {
+            ("/api/agent/answer", Some(call), Some(sdp)) => {
+                let answered = door
+                    .answer_agent(sdp.to_string(), call, request.peer, &self.agent_desk)
+                    .await;
+                match answered {
+                    Ok(sdp) => Reply::json(serde_json::json!({"call": call, "sdp": sdp})),
+                    Err(error) => door_refusal(&error),
+                }
+            }
+            ("/api/agent/hangup", Some(call), _) => {
+                self.agent_desk.hang_up(call);
+                Reply::json(serde_json::json!({"ok": true}))
+            }
+            _ => Reply::text(
+                "400 Bad Request",
+                "POST /api/agent/answer {\"call\": …, \"sdp\": …} or /api/agent/hangup {\"call\": …}\n",
             ),
         }
     }
@@ -436,10 +526,7 @@ fn parse_head(head: &str, peer: SocketAddr) -> Result<Request, Reply> {
         return Err(Reply::text("400 Bad Request", "not an HTTP/1.x request\n"));
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let from_query = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
-        .map(String::from);
+    let from_query = query_value(query, "token");
     let headers: Vec<(&str, &str)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name, value.trim()))
@@ -466,11 +553,36 @@ fn parse_head(head: &str, peer: SocketAddr) -> Result<Request, Reply> {
     Ok(Request {
         method: method.to_string(),
         path: path.to_string(),
+        query: query.to_string(),
         token: from_query.or(from_header),
         content_length,
         body: Vec::new(),
         peer,
     })
+}
+
+fn door_closed() -> Reply {
+    Reply::text("404 Not Found", "browser calls are off ([http] webrtc)\n")
+}
+
+/// Why the browsers' front door refused an offer, as an HTTP status.
+fn door_refusal(error: &DoorError) -> Reply {
+    let status = match error {
+        DoorError::Full(_) => "503 Service Unavailable",
+        DoorError::BadOffer(_) => "400 Bad Request",
+        DoorError::NotRinging(_) => "409 Conflict",
+        DoorError::Failed(_) => "500 Internal Server Error",
+    };
+    Reply::text(status, &format!("{error}\n"))
+}
+
+/// `name`'s value in a query string, still percent-encoded.
+fn query_value(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
 }
 
 /// A browser caller's name for the records: what the page gave (letters,
@@ -546,24 +658,30 @@ fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(decoded).ok()
 }
 
-/// Server-sent events until the reader goes away; a reader too slow for
-/// the backlog skips ahead and is told how many it missed.
-async fn stream_events(
-    mut stream: TcpStream,
-    mut events: broadcast::Receiver<String>,
-) -> std::io::Result<()> {
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n: voicegate call events\n\n";
-    tokio::time::timeout(TIMEOUT, stream.write_all(head.as_bytes())).await??;
+/// Server-sent events until the reader goes away (it closes, or stops
+/// reading); a reader too slow for the backlog of call events skips ahead
+/// and is told how many it missed.
+async fn stream_events(stream: TcpStream, mut feed: Feed) -> std::io::Result<()> {
+    let (mut reader, mut writer) = stream.into_split();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n: voicegate events\n\n";
+    tokio::time::timeout(TIMEOUT, writer.write_all(head.as_bytes())).await??;
+    let mut ignored = [0u8; 256];
     loop {
-        let message = match events.recv().await {
-            Ok(line) => format!("data: {line}\n\n"),
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                format!(": {missed} events skipped\n\n")
-            }
-            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+        let message = tokio::select! {
+            message = feed.next() => match message {
+                Some(message) => message,
+                None => return Ok(()),
+            },
+            _ = tokio::time::sleep(KEEP_ALIVE) => ": still here\n\n".to_string(),
+            // A browser sends nothing more on an event stream: a read ends
+            // only when the page has gone (closed, or reset).
+            read = reader.read(&mut ignored) => match read {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => continue,
+            },
         };
         // A reader that stops reading is let go rather than held for ever.
-        tokio::time::timeout(TIMEOUT, stream.write_all(message.as_bytes())).await??;
+        tokio::time::timeout(TIMEOUT, writer.write_all(message.as_bytes())).await??;
     }
 }
 
@@ -602,8 +720,10 @@ mod tests {
     fn dashboard(dir: &std::path::Path, token: Option<&str>) -> Arc<Dashboard> {
         let url =
             crate::store::StoreUrl::parse(&format!("sqlite:{}", dir.join("db").display())).unwrap();
+        let live: Arc<LiveCalls> = Arc::default();
         Arc::new(Dashboard {
-            live: Arc::default(),
+            agent_desk: AgentDesk::new(live.clone(), super::super::agents::RING_FOR),
+            live,
             store: Arc::new(Store::open(&url).unwrap()),
             repeat_window: Duration::from_secs(7 * 86_400),
             thresholds: crate::config::GatewayConfig::embedded().alarm_thresholds(),
@@ -744,6 +864,71 @@ mod tests {
         drop(call);
     }
 
+    /// Reads an event stream until `wanted` has come (5 s at most).
+    async fn read_until(stream: &mut TcpStream, wanted: &str) -> String {
+        let mut read = String::new();
+        let mut chunk = [0u8; 1024];
+        while !read.contains(wanted) {
+            let n = tokio::time::timeout(TIMEOUT, stream.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("no {wanted} in: {read}"))
+                .unwrap();
+            assert!(n > 0, "the stream closed before {wanted}: {read}");
+            read.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+        read
+    }
+
+    #[tokio::test]
+    async fn an_agent_page_signs_in_by_its_stream_answers_a_ringing_call_and_leaves_by_closing_it()
+    {
+        use super::super::agents::AgentNews;
+        let dir = tempfile::tempdir().unwrap();
+        let (to_signalling, _from_browsers) = tokio::sync::mpsc::unbounded_channel();
+        let mut board = Arc::into_inner(dashboard(dir.path(), None)).unwrap();
+        board.door = Some(WebRtcDoor::new(to_signalling, 4, true, board.live.clone()).unwrap());
+        let desk = board.agent_desk.clone();
+        let addr = serve_dashboard("127.0.0.1:0".parse().unwrap(), Arc::new(board))
+            .await
+            .unwrap();
+        let page = exchange(addr, b"GET /agent?queue=desk HTTP/1.1\r\n\r\n").await;
+        assert!(page.contains("api/agent/events"), "{page}");
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let sign_in = b"GET /api/agent/events?queue=desk HTTP/1.1\r\n\r\n";
+        stream.write_all(sign_in).await.unwrap();
+        read_until(&mut stream, r#""event":"ready""#).await;
+        let listed = exchange(addr, b"GET /api/agents HTTP/1.1\r\n\r\n").await;
+        assert!(
+            listed.ends_with(r#"[{"queue":"desk","call":null,"talking":false}]"#),
+            "{listed}"
+        );
+
+        let answer = serde_json::json!({"call": "c1", "sdp": browser_offer().await}).to_string();
+        let early = exchange(addr, &post("/api/agent/answer", &answer)).await;
+        assert!(
+            early.starts_with("HTTP/1.1 409") && early.contains("not ringing"),
+            "{early}"
+        );
+        let (to_call, mut news) = tokio::sync::mpsc::unbounded_channel();
+        assert!(desk.ring("desk", "c1", to_call));
+        read_until(&mut stream, r#""event":"ring""#).await;
+        let reply = exchange(addr, &post("/api/agent/answer", &answer)).await;
+        assert!(
+            reply.starts_with("HTTP/1.1 200") && reply.contains("PCMU/8000"),
+            "{reply}"
+        );
+        assert!(matches!(news.recv().await, Some(AgentNews::Answered(_))));
+
+        drop(stream);
+        let left = tokio::time::timeout(TIMEOUT, news.recv()).await;
+        assert!(
+            matches!(left, Ok(Some(AgentNews::HungUp))),
+            "the call hears its agent's page has gone"
+        );
+        let listed = exchange(addr, b"GET /api/agents HTTP/1.1\r\n\r\n").await;
+        assert!(listed.ends_with("\r\n\r\n[]"), "{listed}");
+    }
+
     #[tokio::test]
     async fn bad_browser_and_review_requests_get_a_4xx_that_says_what_to_send() {
         let dir = tempfile::tempdir().unwrap();
@@ -785,6 +970,16 @@ mod tests {
                 "Content-Length",
             ),
             (post("/api/calls", "{}"), "405", "only GET"),
+            (
+                post("/api/agent/answer", r#"{"sdp": "x"}"#),
+                "400",
+                "/api/agent/answer {",
+            ),
+            (
+                b"GET /api/agent/events HTTP/1.1\r\n\r\n".to_vec(),
+                "400",
+                "name the queue",
+            ),
             (post("/api/reviews", r#"{"id": "x"}"#), "400", "send {"),
             (
                 post("/api/reviews", r#"{"id": "x", "verdict": "meh"}"#),

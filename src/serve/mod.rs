@@ -4,6 +4,7 @@
 //! same front end and engine as replay on its RTP; one inference thread
 //! scores every call's windows in batches.
 
+mod agents;
 mod call;
 mod crm;
 mod http;
@@ -37,6 +38,7 @@ use crate::models;
 use crate::sip::{AdmissionPolicy, AuthPolicy, Registration, UserAgent};
 use crate::store::{Store, StoreSink};
 
+use agents::AgentDesk;
 pub use ports::PortPool;
 use queues::QueueBoard;
 pub use signalling::{framed_length, MAX_MESSAGE};
@@ -112,6 +114,8 @@ pub struct Shared {
     queue_board: Arc<QueueBoard>,
     /// The dashboard's view of the calls up, kept across reloads.
     live: Arc<LiveCalls>,
+    /// The agents answering in the browser, kept across reloads.
+    agent_desk: Arc<AgentDesk>,
 }
 
 /// What serve keeps across configuration reloads.
@@ -120,6 +124,7 @@ struct Kept {
     metrics: Arc<Metrics>,
     queue_board: Arc<QueueBoard>,
     live: Arc<LiveCalls>,
+    agent_desk: Arc<AgentDesk>,
 }
 
 impl Shared {
@@ -128,6 +133,7 @@ impl Shared {
             metrics: self.metrics.clone(),
             queue_board: self.queue_board.clone(),
             live: self.live.clone(),
+            agent_desk: self.agent_desk.clone(),
         }
     }
 }
@@ -179,10 +185,12 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         .map_err(ServeError::Runtime)?;
     let metrics = Arc::new(Metrics::default());
     let expected_wait = Duration::from_secs_f64(config.transfer.expected_wait_s);
+    let live = Arc::new(LiveCalls::default());
     let kept = Kept {
         queue_board: QueueBoard::new(expected_wait, metrics.clone()),
         metrics: metrics.clone(),
-        live: Arc::default(),
+        agent_desk: AgentDesk::new(live.clone(), agents::RING_FOR),
+        live,
     };
     let shared = Arc::new(load_shared(config, kept.clone())?);
     runtime.block_on(async {
@@ -212,7 +220,7 @@ pub fn serve(config: &GatewayConfig, options: ServeOptions) -> Result<(), ServeE
         }
         let (browsers_tx, browsers_rx) = tokio::sync::mpsc::unbounded_channel();
         if config.http.enabled {
-            start_dashboard(config, kept.live.clone(), browsers_tx).await?;
+            start_dashboard(config, &kept, browsers_tx).await?;
         }
         if let Some(retention) = config.recording_retention() {
             keep_recordings_for(config.recording.dir.clone(), retention);
@@ -361,7 +369,7 @@ fn keep_recordings_for(dir: PathBuf, retention: Duration) {
 /// the dashboard, not the calls.
 async fn start_dashboard(
     config: &GatewayConfig,
-    live: Arc<LiveCalls>,
+    kept: &Kept,
     browsers: tokio::sync::mpsc::UnboundedSender<webrtc::FromBrowser>,
 ) -> Result<(), ServeError> {
     let store_error = |source| ServeError::Store {
@@ -371,6 +379,7 @@ async fn start_dashboard(
     let store = Store::open(&config.store_url().map_err(store_error)?).map_err(store_error)?;
     let token = config.http.token.trim();
     let (http, loopback) = (&config.http, config.http.listen.ip().is_loopback());
+    let live = kept.live.clone();
     let door = http
         .webrtc
         .then(|| webrtc::WebRtcDoor::new(browsers, http.max_browser_calls, loopback, live.clone()))
@@ -380,6 +389,7 @@ async fn start_dashboard(
         });
     let dashboard = Arc::new(http::Dashboard {
         door,
+        agent_desk: kept.agent_desk.clone(),
         live,
         store: Arc::new(store),
         repeat_window: config.repeat_window(),
@@ -421,6 +431,7 @@ fn load_shared(config: &GatewayConfig, kept: Kept) -> Result<Shared, ServeError>
         metrics,
         queue_board,
         live,
+        agent_desk,
     } = kept;
     let menu = config.load_menu()?;
     let mut names: Vec<String> = menu::prompt_texts(&menu)
@@ -494,5 +505,6 @@ fn load_shared(config: &GatewayConfig, kept: Kept) -> Result<Shared, ServeError>
         metrics,
         queue_board,
         live,
+        agent_desk,
     })
 }

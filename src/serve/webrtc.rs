@@ -29,6 +29,7 @@ use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use webrtc::track::track_remote::TrackRemote;
 use webrtc::util::Marshal;
 
+use super::agents::{AgentDesk, AgentMedia, DeskError};
 use super::call::CallSetup;
 use super::media::MediaPort;
 use crate::callcore::CallerId;
@@ -98,6 +99,8 @@ pub enum DoorError {
     Full(usize),
     #[error("the offer was refused: {0}; send the SDP of RTCPeerConnection.createOffer() with an audio track")]
     BadOffer(String),
+    #[error(transparent)]
+    NotRinging(#[from] DeskError),
     #[error("WebRTC failed: {0}")]
     Failed(String),
 }
@@ -112,6 +115,13 @@ impl From<webrtc::Error> for DoorError {
 pub struct Answer {
     pub call: String,
     pub sdp: String,
+}
+
+/// A browser connection answered, before the call or bridge takes it.
+struct Connected {
+    peer: BrowserPeer,
+    port: MediaPort,
+    sdp: String,
 }
 
 pub struct WebRtcDoor {
@@ -164,6 +174,71 @@ impl WebRtcDoor {
         caller: String,
         from: SocketAddr,
     ) -> Result<Answer, DoorError> {
+        let call = format!("{:016x}@webrtc", fastrand::u64(..));
+        let to_signalling = self.to_signalling.clone();
+        let ended = call.clone();
+        let on_end = move |how| {
+            let call = ended.clone();
+            let _ = to_signalling.send(FromBrowser::Ended { call, how });
+        };
+        let connected = self.connect(offer, &call, Arc::new(on_end)).await?;
+        self.live.expect(&call, "webrtc");
+        let setup = CallSetup {
+            id: call.clone(),
+            who: CallerId {
+                caller,
+                verified: false,
+                dialed: "webrtc".into(),
+                recent_calls: 0,
+            },
+            media: browser_media(from),
+            port: connected.port,
+        };
+        let browser = BrowserCall {
+            setup,
+            peer: connected.peer,
+        };
+        self.to_signalling
+            .send(FromBrowser::Answered(Box::new(browser)))
+            .map_err(|_| DoorError::Failed("voicegate is stopping".into()))?;
+        Ok(Answer {
+            call,
+            sdp: connected.sdp,
+        })
+    }
+
+    /// Answers an agent page's offer for `call`, which the desk rang it
+    /// with; the page's media goes to that call, which bridges it.
+    pub async fn answer_agent(
+        &self,
+        offer: String,
+        call: &str,
+        from: SocketAddr,
+        desk: &Arc<AgentDesk>,
+    ) -> Result<String, DoorError> {
+        if !desk.is_ringing(call) {
+            return Err(DeskError::NotRinging(call.to_string()).into());
+        }
+        let (on_hang_up, ended) = (desk.clone(), call.to_string());
+        let on_end = move |_| on_hang_up.hang_up(&ended);
+        let connected = self.connect(offer, call, Arc::new(on_end)).await?;
+        let media = AgentMedia {
+            port: connected.port,
+            media: browser_media(from),
+            peer: connected.peer,
+        };
+        desk.answered(call, media)?;
+        Ok(connected.sdp)
+    }
+
+    /// A connection answering `offer`, with its media as a call's port;
+    /// `on_end` is told when it fails, closes or never connects.
+    async fn connect(
+        &self,
+        offer: String,
+        call: &str,
+        on_end: Arc<dyn Fn(EndReason) + Send + Sync>,
+    ) -> Result<Connected, DoorError> {
         let peer = self.reserve().await?;
         let connection = peer.connection.clone();
         let outgoing = Arc::new(TrackLocalStaticRTP::new(
@@ -178,8 +253,7 @@ impl WebRtcDoor {
             tokio::spawn(relay(track, incoming_tx.clone()));
             Box::pin(async {})
         }));
-        let call = format!("{:016x}@webrtc", fastrand::u64(..));
-        self.watch(&connection, &call);
+        watch(&connection, call, on_end);
         let offer =
             RTCSessionDescription::offer(offer).map_err(|e| DoorError::BadOffer(e.to_string()))?;
         connection
@@ -187,23 +261,11 @@ impl WebRtcDoor {
             .await
             .map_err(|e| DoorError::BadOffer(e.to_string()))?;
         let sdp = local_answer(&connection).await?;
-        self.live.expect(&call, "webrtc");
-        let setup = CallSetup {
-            id: call.clone(),
-            who: CallerId {
-                caller,
-                verified: false,
-                dialed: "webrtc".into(),
-                recent_calls: 0,
-            },
-            media: browser_media(from),
+        Ok(Connected {
+            peer,
             port: MediaPort::WebRtc { incoming, outgoing },
-        };
-        let browser = BrowserCall { setup, peer };
-        self.to_signalling
-            .send(FromBrowser::Answered(Box::new(browser)))
-            .map_err(|_| DoorError::Failed("voicegate is stopping".into()))?;
-        Ok(Answer { call, sdp })
+            sdp,
+        })
     }
 
     /// A key pressed on the page of a call up.
@@ -238,49 +300,52 @@ impl WebRtcDoor {
             }
         }
     }
-
-    /// Ends the call when the connection fails, closes, stays disconnected
-    /// (a closed tab sends nothing more), or never connects.
-    fn watch(&self, connection: &Arc<RTCPeerConnection>, call: &str) {
-        let ended = Ending {
-            to_signalling: self.to_signalling.clone(),
-            call: call.to_string(),
-        };
-        let weak = Arc::downgrade(connection);
-        let on_change = ended.clone();
-        connection.on_peer_connection_state_change(Box::new(move |state| {
-            tracing::debug!(call = %on_change.call, %state, "browser connection");
-            match state {
-                RTCPeerConnectionState::Failed => on_change.end(EndReason::MediaFailed),
-                RTCPeerConnectionState::Closed => on_change.end(EndReason::Caller),
-                RTCPeerConnectionState::Disconnected => {
-                    let still = [RTCPeerConnectionState::Disconnected];
-                    on_change.end_later(weak.clone(), FAILED_AFTER, &still);
-                }
-                _ => {}
-            }
-            Box::pin(async {})
-        }));
-        let never = [
-            RTCPeerConnectionState::New,
-            RTCPeerConnectionState::Connecting,
-        ];
-        ended.end_later(Arc::downgrade(connection), CONNECT_WITHIN, &never);
-    }
 }
 
-/// Tells signalling a browser call is over.
+/// Tells `on_end` when the connection fails, closes, stays disconnected
+/// (a closed tab sends nothing more), or never connects.
+fn watch(
+    connection: &Arc<RTCPeerConnection>,
+    call: &str,
+    on_end: Arc<dyn Fn(EndReason) + Send + Sync>,
+) {
+    let ended = Ending {
+        on_end,
+        call: call.to_string(),
+    };
+    let weak = Arc::downgrade(connection);
+    let on_change = ended.clone();
+    connection.on_peer_connection_state_change(Box::new(move |state| {
+        tracing::debug!(call = %on_change.call, %state, "browser connection");
+        match state {
+            RTCPeerConnectionState::Failed => on_change.end(EndReason::MediaFailed),
+            RTCPeerConnectionState::Closed => on_change.end(EndReason::Caller),
+            RTCPeerConnectionState::Disconnected => {
+                let still = [RTCPeerConnectionState::Disconnected];
+                on_change.end_later(weak.clone(), FAILED_AFTER, &still);
+            }
+            _ => {}
+        }
+        Box::pin(async {})
+    }));
+    let never = [
+        RTCPeerConnectionState::New,
+        RTCPeerConnectionState::Connecting,
+    ];
+    ended.end_later(Arc::downgrade(connection), CONNECT_WITHIN, &never);
+}
+
+/// Tells the side that holds a browser connection that it is over.
 #[derive(Clone)]
 struct Ending {
-    to_signalling: UnboundedSender<FromBrowser>,
+    on_end: Arc<dyn Fn(EndReason) + Send + Sync>,
     call: String,
 }
 
 impl Ending {
     fn end(&self, how: EndReason) {
         tracing::info!(call = %self.call, how = how.as_str(), "browser connection over");
-        let call = self.call.clone();
-        let _ = self.to_signalling.send(FromBrowser::Ended { call, how });
+        (self.on_end)(how);
     }
 
     /// Ends the call after `wait` if its connection is then in one of `states`.
@@ -336,11 +401,27 @@ fn browser_media(from: SocketAddr) -> Negotiated {
     }
 }
 
+/// Consecutive failed reads after which a track counts as gone.
+const READ_FAILURES: u32 = 50;
+
 /// The caller's packets, decrypted, to the call; dropped when the call is
 /// a second behind, as a congested network would. The answer offered PCMU
-/// alone, so that is what the browser sends.
+/// alone, so that is what the browser sends. A packet that fails to read
+/// costs that packet, not the rest of the call.
 async fn relay(track: Arc<TrackRemote>, packets: Sender<Vec<u8>>) {
-    while let Ok((mut packet, _)) = track.read_rtp().await {
+    let mut failures = 0;
+    loop {
+        let (mut packet, _) = match track.read_rtp().await {
+            Ok(read) => read,
+            Err(error) if failures < READ_FAILURES && !packets.is_closed() => {
+                failures += 1;
+                tracing::warn!(%error, "a browser's RTP packet could not be read; skipped");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            Err(_) => return,
+        };
+        failures = 0;
         // The header extensions (audio level, transport-cc) are the
         // browser's business; the call reads plain RTP.
         packet.header.payload_type = PCMU;

@@ -181,3 +181,23 @@ fn a_crm_url_that_is_not_http_or_lacks_the_caller_is_refused() {
             .stderr(contains(fix));
     }
 }
+
+#[test]
+fn a_queue_for_agent_pages_needs_a_plain_name_and_the_browser_door() {
+    let dir = tempfile::tempdir().unwrap();
+    for (uri, webrtc, fix) in [
+        ("/agent?queue=front desk", "true", "must be 1-64 letters"),
+        ("/agents", "true", "neither a SIP URI nor an agent page"),
+        (
+            "/agent?queue=desk",
+            "false",
+            "needs [http] enabled = true and webrtc = true",
+        ),
+    ] {
+        let path = config(dir.path(), &format!("[queues.desk]\nuri = \"{uri}\"\n\n"));
+        edit(&path, "webrtc = true ", &format!("webrtc = {webrtc} "));
+        serve_refuses(dir.path(), &path)
+            .stderr(contains("gateway.toml:2: "))
+            .stderr(contains(fix));
+    }
+}

@@ -202,9 +202,11 @@ def measure_under_load(serve, before, caller, shape, outcome):
     angry_thread = threading.Thread(target=angry_call, args=(angry,))
     angry_thread.start()
     ticks, at = serve.ticks(), time.time()
-    peak, up = before, 0
+    peak, up, trace = before, 0, []
     while time.time() < at + max(5, hold_s - ramp_s - 5):
-        peak = max(peak, serve.rss_kib())
+        rss = serve.rss_kib()
+        peak = max(peak, rss)
+        trace.append((time.time() - at, rss))
         up = max(up, metric(metrics_text(), "voicegate_calls_active") or 0)
         time.sleep(1)
     cpu = (serve.ticks() - ticks) / CLOCK_TICKS / (time.time() - at) * 100
@@ -216,7 +218,18 @@ def measure_under_load(serve, before, caller, shape, outcome):
             f"| {before / 1024:.0f} MiB + {per_call:.2f} MiB a call "
             f"| {quantile_ms(text, 'voicegate_rtp_send_interval_seconds', 0.5)} / "
             f"{quantile_ms(text, 'voicegate_rtp_send_interval_seconds', 0.99)} ms "
-            f"| {angry.get('onset_to_refer', '-')} s |")
+            f"| {angry.get('onset_to_refer', '-')} s | {growth_after_first_minute(trace)} |")
+
+
+def growth_after_first_minute(trace):
+    """RSS at the end against a minute into the load (a leak grows it; a
+    queue that has filled does not): '-' for loads held under two minutes."""
+    settled = [rss for elapsed, rss in trace if elapsed >= 60]
+    if not trace or trace[-1][0] < 120 or not settled:
+        return "-"
+    minutes = (trace[-1][0] - 60) / 60
+    change = (trace[-1][1] - settled[0]) / 1024
+    return f"{change:+.1f} MiB over the next {minutes:.0f} min ({settled[0] / 1024:.0f} → {trace[-1][1] / 1024:.0f} MiB)"
 
 
 def rate_step(work, rate, seconds):
@@ -247,8 +260,9 @@ def tables(levels, hold_s, rates, rate_s, work):
              f"--rates \"{' '.join(map(str, rates))}\" --rate-seconds {rate_s}`:", "",
              "| concurrent calls × length | calls up (gateway) | SIPp successful | failed "
              "| server CPU (100 % = one core) | RSS: before calls + a call "
-             "| RTP send interval p50 / p99 | anger onset → REFER under load |",
-             "|---|---|---|---|---|---|---|---|", *concurrency]
+             "| RTP send interval p50 / p99 | anger onset → REFER under load "
+             "| RSS from the first minute to the end |",
+             "|---|---|---|---|---|---|---|---|---|", *concurrency]
     if setups:
         lines += ["", "| set-up rate × time | voicegate: successful / failed | reached "
                   "| SIPp `uas`: successful / failed | reached | voicegate / `uas` |",

@@ -5,7 +5,9 @@
 //! browser's call is listed by `GET /api/calls` with transport `webrtc`,
 //! the dashboard page shows it, and both are transferred for anger to the
 //! same queue. A screenshot of the dashboard mid-call is left in
-//! `target/browser-test/dashboard.png` (the README's picture).
+//! `target/browser-test/dashboard.png` (the README's picture). An agent
+//! page (`/agent?queue=NAME`) in Chromium answers an angry SIP caller and
+//! the two are bridged.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,12 +17,23 @@ use serde_json::Value;
 use voicegate::audio::{ChannelPick, Recording};
 
 use super::faults::place;
-use super::harness::{call_wav, http_exchange, http_get as get, Gateway};
+use super::harness::{call_wav, gateway_toml, http_exchange, http_get as get, Gateway};
 use super::sipp_test;
 use crate::repo_path;
 
 /// How long a browser may take to place its call and be listed.
 const LISTED_WITHIN: Duration = Duration::from_secs(20);
+
+/// One Chromium call test at a time: a fake microphone plays in real time,
+/// and two browsers, two gateways and their callers at once on two cores
+/// starve it (its audio then arrives late or silent).
+static ONE_CHROMIUM_CALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn chromium_turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CHROMIUM_CALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Chromium with its whole process group, killed when dropped.
 struct Browser {
@@ -58,6 +71,8 @@ impl Browser {
                 "--use-fake-device-for-media-stream",
                 "--autoplay-policy=no-user-gesture-required",
                 "--allow-loopback-in-peer-connection",
+                // The page's console.log lines go to the log too.
+                "--enable-logging=stderr",
             ])
             .arg(format!(
                 "--use-file-for-fake-audio-capture={}",
@@ -180,6 +195,7 @@ fn transfer_of(call: &Value) -> (String, String, f64) {
 
 #[test]
 fn a_browser_call_over_webrtc_is_listed_shown_and_decided_as_the_same_recording_over_sip() {
+    let _turn = chromium_turn();
     let (ports, dir) = sipp_test(45);
     let gateway = Gateway::start(dir.path(), ports, 0.0, None);
     let wav = dir.path().join("angry.wav");
@@ -284,6 +300,7 @@ fn qa_reviews_both_transfers_with_their_recordings(port: u16, browser_call: &str
 
 #[test]
 fn a_browser_tab_closed_mid_call_ends_its_call_with_its_record_written() {
+    let _turn = chromium_turn();
     let (ports, dir) = sipp_test(46);
     let gateway = Gateway::start(dir.path(), ports, 0.0, None);
     let wav = dir.path().join("calm.wav");
@@ -319,4 +336,232 @@ fn a_browser_tab_closed_mid_call_ends_its_call_with_its_record_written() {
             .any(|record| record["caller"] == "tab-closer"),
         "the record of the call: {records:?}"
     );
+}
+
+/// Polls `GET /api/agents` until an agent page matches `wanted` (or 40 s pass).
+fn agent_page(port: u16, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline {
+        let agents = get(port, "/api/agents");
+        if let Some(agent) = agents.as_array().into_iter().flatten().find(|a| wanted(a)) {
+            return Some(agent.clone());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+/// The RMS of the right channel (what the caller heard) from `from_s` to
+/// `to_s` seconds of a stereo recording.
+fn heard_rms(wav: &[u8], from_s: f64, to_s: f64) -> f64 {
+    let mut reader = hound::WavReader::new(wav).expect("a WAV recording");
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let heard: Vec<f64> = samples
+        .chunks(2)
+        .skip((from_s * 8000.0) as usize)
+        .take(((to_s - from_s) * 8000.0) as usize)
+        .map(|frame| f64::from(frame[1]) / 32768.0)
+        .collect();
+    (heard.iter().map(|s| s * s).sum::<f64>() / heard.len().max(1) as f64).sqrt()
+}
+
+/// The RMS of a mono WAV file.
+fn wav_rms(path: &Path) -> f64 {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    let samples: Vec<f64> = reader
+        .samples::<i16>()
+        .map(|s| f64::from(s.unwrap()) / 32768.0)
+        .collect();
+    (samples.iter().map(|s| s * s).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+}
+
+#[test]
+fn an_angry_sip_caller_rings_the_agent_page_and_is_bridged_to_the_browser() {
+    let _turn = chromium_turn();
+    let (ports, dir) = sipp_test(47);
+    let sip_queue = format!(
+        "[queues.priority]\nuri = \"{}\"",
+        ports.queue_uri("priority")
+    );
+    let config = gateway_toml(ports, 0.0);
+    assert!(config.contains(&sip_queue), "{config}");
+    let config = config.replace(
+        &sip_queue,
+        "[queues.priority]\nuri = \"/agent?queue=priority\"",
+    );
+    let gateway = Gateway::start_with(dir.path(), ports, &config, None);
+    let wav = dir.path().join("agent.wav");
+    fixture_wav("calm_caller", &wav);
+    let url = format!(
+        "http://127.0.0.1:{}/agent?queue=priority&autoanswer=1",
+        ports.http
+    );
+    let log = dir.path().join("chromium-agent.log");
+    let _agent = Browser::phone(&dir.path().join("agent-profile"), &wav, &url, &log);
+    let chromium = || std::fs::read_to_string(&log).unwrap_or_default();
+    agent_page(ports.http, |agent| agent["queue"] == "priority")
+        .unwrap_or_else(|| panic!("the agent page never signed in: {}", chromium()));
+
+    let caller = place(dir.path(), ports.sip, "+15550100777", "angry_mid_call", &[]);
+    let talking = agent_page(ports.http, |agent| agent["talking"] == true).unwrap_or_else(|| {
+        panic!(
+            "the agent page never took the call: {}\n{}\nchromium: {}",
+            get(ports.http, "/api/agents"),
+            gateway.report(),
+            chromium()
+        )
+    });
+    caller.caller.join().unwrap();
+    let call = gateway.wait_call(Duration::from_secs(40));
+    assert_eq!(talking["call"], call["call_id"], "{talking}\n{call}");
+    let transfer = &call["transfer"];
+    assert_eq!(
+        (&transfer["reason"], &transfer["target"], &transfer["via"]),
+        (&"anger".into(), &"priority".into(), &"bridge".into()),
+        "{call}"
+    );
+    assert_eq!(
+        call["ended"], "caller",
+        "the caller hung up at the recording's end: {call}"
+    );
+
+    // The caller heard the agent's microphone once bridged (no prompt plays then).
+    let id = call["call_id"].as_str().unwrap();
+    let reviews = get(ports.http, "/api/reviews");
+    let review = reviews
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|review| review["id"] == id)
+        .unwrap_or_else(|| panic!("the anger transfer waits for QA: {reviews}"));
+    let url = review["recording_url"].as_str().expect("a recording");
+    let recording = http_exchange(
+        ports.http,
+        format!("GET /{url} HTTP/1.1\r\n\r\n").as_bytes(),
+    );
+    let bridged_at = transfer["t"].as_f64().unwrap() + 4.0;
+    let rms = heard_rms(&recording, bridged_at, bridged_at + 6.0);
+    let spoken = wav_rms(&wav);
+    assert!(
+        rms > 0.3 * spoken,
+        "the caller heard {rms} RMS from the agent after {bridged_at} s; the agent's microphone gives {spoken}"
+    );
+
+    // The page heard the caller: it logs what arrived when the call ends.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !chromium().contains("voicegate agent: call") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = chromium();
+    let line = text
+        .lines()
+        .find(|line| line.contains("voicegate agent: call"))
+        .unwrap_or_else(|| panic!("the page logged no end of call: {text}"));
+    let number_after = |label: &str| -> f64 {
+        let rest = line.split(label).nth(1).unwrap_or_default().trim_start();
+        let digits: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        digits.parse().unwrap_or(0.0)
+    };
+    assert!(number_after("from the caller:") > 100.0, "{line}");
+    assert!(number_after("audio energy") > 0.0, "{line}");
+}
+
+/// A page that connects (ICE, DTLS-SRTP) with an audio track that never
+/// sends a packet, made by webrtc-rs as a browser's RTCPeerConnection
+/// would be; kept until dropped.
+struct SilentPage {
+    _connection: webrtc::peer_connection::RTCPeerConnection,
+    _runtime: tokio::runtime::Runtime,
+    connected: bool,
+}
+
+impl SilentPage {
+    fn call(http_port: u16) -> SilentPage {
+        use webrtc::api::media_engine::{MediaEngine, MIME_TYPE_PCMU};
+        use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState as State;
+        use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+        use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
+        use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (connection, connected) = runtime.block_on(async {
+            let mut media = MediaEngine::default();
+            media.register_default_codecs().unwrap();
+            let api = webrtc::api::APIBuilder::new()
+                .with_media_engine(media)
+                .build();
+            let page = api.new_peer_connection(Default::default()).await.unwrap();
+            let pcmu = RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_PCMU.to_owned(),
+                clock_rate: 8000,
+                ..Default::default()
+            };
+            let track = TrackLocalStaticSample::new(pcmu, "mic".into(), "page".into());
+            page.add_track(std::sync::Arc::new(track)).await.unwrap();
+            let (up_tx, mut up) = tokio::sync::mpsc::unbounded_channel();
+            page.on_peer_connection_state_change(Box::new(move |state| {
+                let _ = up_tx.send(state);
+                Box::pin(async {})
+            }));
+            let offer = page.create_offer(None).await.unwrap();
+            let mut gathered = page.gathering_complete_promise().await;
+            page.set_local_description(offer).await.unwrap();
+            let _ = gathered.recv().await;
+            let sdp = page.local_description().await.unwrap().sdp;
+            let body = serde_json::json!({"sdp": sdp, "caller": "silent-page"}).to_string();
+            let request = format!(
+                "POST /api/webrtc/offer HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let reply =
+                tokio::task::spawn_blocking(move || http_exchange(http_port, request.as_bytes()))
+                    .await
+                    .unwrap();
+            let answer: Value = serde_json::from_slice(&reply).unwrap();
+            let answer = RTCSessionDescription::answer(answer["sdp"].as_str().unwrap().into());
+            page.set_remote_description(answer.unwrap()).await.unwrap();
+            let connected = tokio::time::timeout(Duration::from_secs(10), async {
+                while let Some(state) = up.recv().await {
+                    if state == State::Connected {
+                        return true;
+                    }
+                }
+                false
+            });
+            (page, connected.await.unwrap_or(false))
+        });
+        SilentPage {
+            _connection: connection,
+            _runtime: runtime,
+            connected,
+        }
+    }
+}
+
+#[test]
+fn a_browser_that_connects_but_sends_no_audio_is_hung_up_after_the_inactivity_limit() {
+    let (ports, dir) = sipp_test(48);
+    let config = gateway_toml(ports, 0.0).replace("inactivity_s = 30", "inactivity_s = 4");
+    let gateway = Gateway::start_with(dir.path(), ports, &config, None);
+    let page = SilentPage::call(ports.http);
+    assert!(
+        page.connected,
+        "ICE and DTLS completed: {}",
+        gateway.report()
+    );
+    let call = gateway.wait_call(Duration::from_secs(20));
+    assert_eq!(
+        (&call["caller"], &call["ended"]),
+        (&"silent-page".into(), &"timeout".into()),
+        "{call}"
+    );
+    let seconds = call["duration"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (4.0..8.0).contains(&seconds),
+        "ended {seconds} s in, for 4 s without a packet: {call}"
+    );
+    assert_eq!(get(ports.http, "/api/calls"), serde_json::json!([]));
+    drop(page);
 }
