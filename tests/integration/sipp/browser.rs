@@ -478,8 +478,16 @@ struct SilentPage {
     connected: bool,
 }
 
+/// What the page does with voicegate's answer.
+#[derive(PartialEq)]
+enum AfterTheAnswer {
+    Connect,
+    /// Closes at once, so ICE never completes: a tab closed while dialling.
+    Vanish,
+}
+
 impl SilentPage {
-    fn call(http_port: u16) -> SilentPage {
+    fn call(http_port: u16, then: AfterTheAnswer) -> SilentPage {
         use webrtc::api::media_engine::{MediaEngine, MIME_TYPE_PCMU};
         use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState as State;
         use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
@@ -520,6 +528,10 @@ impl SilentPage {
                     .await
                     .unwrap();
             let answer: Value = serde_json::from_slice(&reply).unwrap();
+            if then == AfterTheAnswer::Vanish {
+                page.close().await.unwrap();
+                return (page, false);
+            }
             let answer = RTCSessionDescription::answer(answer["sdp"].as_str().unwrap().into());
             page.set_remote_description(answer.unwrap()).await.unwrap();
             let connected = tokio::time::timeout(Duration::from_secs(10), async {
@@ -545,7 +557,7 @@ fn a_browser_that_connects_but_sends_no_audio_is_hung_up_after_the_inactivity_li
     let (ports, dir) = sipp_test(48);
     let config = gateway_toml(ports, 0.0).replace("inactivity_s = 30", "inactivity_s = 4");
     let gateway = Gateway::start_with(dir.path(), ports, &config, None);
-    let page = SilentPage::call(ports.http);
+    let page = SilentPage::call(ports.http, AfterTheAnswer::Connect);
     assert!(
         page.connected,
         "ICE and DTLS completed: {}",
@@ -561,6 +573,26 @@ fn a_browser_that_connects_but_sends_no_audio_is_hung_up_after_the_inactivity_li
     assert!(
         (4.0..8.0).contains(&seconds),
         "ended {seconds} s in, for 4 s without a packet: {call}"
+    );
+    assert_eq!(get(ports.http, "/api/calls"), serde_json::json!([]));
+    drop(page);
+}
+
+#[test]
+fn a_browser_that_never_completes_ice_is_hung_up_with_its_record_written() {
+    let (ports, dir) = sipp_test(49);
+    let gateway = Gateway::start_with(dir.path(), ports, &gateway_toml(ports, 0.0), None);
+    let page = SilentPage::call(ports.http, AfterTheAnswer::Vanish);
+    let call = gateway.wait_call(Duration::from_secs(30));
+    assert_eq!(
+        (&call["caller"], &call["ended"]),
+        (&"silent-page".into(), &"media_failed".into()),
+        "{call}"
+    );
+    let seconds = call["duration"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (5.0..12.0).contains(&seconds),
+        "ended {seconds} s in: ICE fails after about 7 s, media not up by 10 s: {call}"
     );
     assert_eq!(get(ports.http, "/api/calls"), serde_json::json!([]));
     drop(page);
