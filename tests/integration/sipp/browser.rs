@@ -552,6 +552,28 @@ impl SilentPage {
     }
 }
 
+/// The silent page's call line says it ended `how`, `seconds` into the
+/// call (`why` that long), and `/api/calls` no longer lists it.
+fn assert_page_call_ended(
+    call: &Value,
+    http_port: u16,
+    how: &str,
+    seconds: std::ops::Range<f64>,
+    why: &str,
+) {
+    assert_eq!(
+        (&call["caller"], &call["ended"]),
+        (&"silent-page".into(), &how.into()),
+        "{call}"
+    );
+    let lasted = call["duration"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        seconds.contains(&lasted),
+        "ended {lasted} s in, {why}: {call}"
+    );
+    assert_eq!(get(http_port, "/api/calls"), serde_json::json!([]));
+}
+
 #[test]
 fn a_browser_that_connects_but_sends_no_audio_is_hung_up_after_the_inactivity_limit() {
     let (ports, dir) = sipp_test(48);
@@ -564,17 +586,13 @@ fn a_browser_that_connects_but_sends_no_audio_is_hung_up_after_the_inactivity_li
         gateway.report()
     );
     let call = gateway.wait_call(Duration::from_secs(20));
-    assert_eq!(
-        (&call["caller"], &call["ended"]),
-        (&"silent-page".into(), &"timeout".into()),
-        "{call}"
+    assert_page_call_ended(
+        &call,
+        ports.http,
+        "timeout",
+        4.0..8.0,
+        "for 4 s without a packet",
     );
-    let seconds = call["duration"].as_f64().unwrap_or(f64::NAN);
-    assert!(
-        (4.0..8.0).contains(&seconds),
-        "ended {seconds} s in, for 4 s without a packet: {call}"
-    );
-    assert_eq!(get(ports.http, "/api/calls"), serde_json::json!([]));
     drop(page);
 }
 
@@ -584,16 +602,12 @@ fn a_browser_that_never_completes_ice_is_hung_up_with_its_record_written() {
     let gateway = Gateway::start_with(dir.path(), ports, &gateway_toml(ports, 0.0), None);
     let page = SilentPage::call(ports.http, AfterTheAnswer::Vanish);
     let call = gateway.wait_call(Duration::from_secs(30));
-    assert_eq!(
-        (&call["caller"], &call["ended"]),
-        (&"silent-page".into(), &"media_failed".into()),
-        "{call}"
+    assert_page_call_ended(
+        &call,
+        ports.http,
+        "media_failed",
+        5.0..12.0,
+        "ICE fails after about 7 s, media not up by 10 s",
     );
-    let seconds = call["duration"].as_f64().unwrap_or(f64::NAN);
-    assert!(
-        (5.0..12.0).contains(&seconds),
-        "ended {seconds} s in: ICE fails after about 7 s, media not up by 10 s: {call}"
-    );
-    assert_eq!(get(ports.http, "/api/calls"), serde_json::json!([]));
     drop(page);
 }
