@@ -137,8 +137,11 @@ pub fn run() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VOICEGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("voicegate=warn"));
+    // Colours only for a person at a terminal, not for a log file or pipe.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(terminal)
         .with_writer(std::io::stderr)
         .init();
 }

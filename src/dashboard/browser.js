@@ -10,7 +10,8 @@ const withToken = (path, params = {}) => {
 };
 const $ = (id) => document.getElementById(id);
 
-function log(text) { const item = document.createElement("li"); item.textContent = text; $("log").prepend(item); }
+// Each line goes to the console too, where a test's browser log keeps it.
+function log(text) { console.log(`voicegate: ${text}`); const item = document.createElement("li"); item.textContent = text; $("log").prepend(item); }
 
 async function post(path, body) {
   const reply = await fetch(withToken(path), {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});

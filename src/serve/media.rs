@@ -2,12 +2,10 @@
 //! its port, where to send, the codec, and outgoing sequence numbering.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::Receiver;
-use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
-use webrtc::track::track_local::TrackLocalWriter;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Receiver, Sender};
 
 use crate::audio::g711::{alaw_decode, alaw_encode, mulaw_decode, mulaw_encode, to_f32, to_i16};
 use crate::rtp::{Latch, RtpSender};
@@ -16,11 +14,13 @@ use crate::sip::{Codec, Negotiated};
 /// Where a stream's RTP packets come from and go: a UDP socket of its own
 /// (SIP calls, agents), or a browser's SRTP session, which hands over the
 /// caller's packets decrypted and takes ours to encrypt (WebRTC calls).
+/// The session's own task writes ours: the call never waits on the WebRTC
+/// stack, so a stalled session costs packets, never the call's clock.
 pub enum MediaPort {
     Udp(UdpSocket),
     WebRtc {
         incoming: Receiver<Vec<u8>>,
-        outgoing: Arc<TrackLocalStaticRTP>,
+        outgoing: Sender<Vec<u8>>,
     },
 }
 
@@ -53,11 +53,12 @@ impl MediaPort {
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            MediaPort::WebRtc { outgoing, .. } => outgoing
-                .write(packet)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            // A session that is behind loses this packet, as a congested
+            // network would.
+            MediaPort::WebRtc { outgoing, .. } => match outgoing.try_send(packet.to_vec()) {
+                Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+                Err(TrySendError::Closed(_)) => Err("the browser's session is closed".into()),
+            },
         }
     }
 }

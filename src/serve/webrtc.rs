@@ -26,6 +26,7 @@ use webrtc::rtp_transceiver::rtp_codec::{
 };
 use webrtc::rtp_transceiver::rtp_sender::RTCRtpSender;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
+use webrtc::track::track_local::TrackLocalWriter;
 use webrtc::track::track_remote::TrackRemote;
 use webrtc::util::Marshal;
 
@@ -40,6 +41,8 @@ use crate::sip::{Codec, Direction, EndReason, Negotiated};
 const PCMU: u8 = 0;
 /// The caller's packets held for a call that is behind (a second of audio).
 const INCOMING_PACKETS: usize = 50;
+/// The call's packets held for a session that is behind (a second of audio).
+const OUTGOING_PACKETS: usize = 50;
 /// How long the answer may wait for voicegate's own host candidates.
 const GATHERING: Duration = Duration::from_secs(3);
 /// A browser that has not connected by then never will: the call ends.
@@ -248,9 +251,13 @@ impl WebRtcDoor {
         ));
         let sender = connection.add_track(outgoing.clone()).await?;
         tokio::spawn(drain_rtcp(sender));
+        let (outgoing_tx, to_browser) = mpsc::channel(OUTGOING_PACKETS);
+        tokio::spawn(write_out(outgoing, to_browser));
         let (incoming_tx, incoming) = mpsc::channel(INCOMING_PACKETS);
+        let relayed = call.to_string();
         connection.on_track(Box::new(move |track, _, _| {
-            tokio::spawn(relay(track, incoming_tx.clone()));
+            tracing::debug!(call = %relayed, ssrc = track.ssrc(), "browser track");
+            tokio::spawn(relay(track, incoming_tx.clone(), relayed.clone()));
             Box::pin(async {})
         }));
         watch(&connection, call, on_end);
@@ -263,7 +270,10 @@ impl WebRtcDoor {
         let sdp = local_answer(&connection).await?;
         Ok(Connected {
             peer,
-            port: MediaPort::WebRtc { incoming, outgoing },
+            port: MediaPort::WebRtc {
+                incoming,
+                outgoing: outgoing_tx,
+            },
             sdp,
         })
     }
@@ -408,8 +418,8 @@ const READ_FAILURES: u32 = 50;
 /// a second behind, as a congested network would. The answer offered PCMU
 /// alone, so that is what the browser sends. A packet that fails to read
 /// costs that packet, not the rest of the call.
-async fn relay(track: Arc<TrackRemote>, packets: Sender<Vec<u8>>) {
-    let mut failures = 0;
+async fn relay(track: Arc<TrackRemote>, packets: Sender<Vec<u8>>, call: String) {
+    let (mut failures, mut relayed) = (0, 0u64);
     loop {
         let (mut packet, _) = match track.read_rtp().await {
             Ok(read) => read,
@@ -422,6 +432,10 @@ async fn relay(track: Arc<TrackRemote>, packets: Sender<Vec<u8>>) {
             Err(_) => return,
         };
         failures = 0;
+        relayed += 1;
+        if relayed == 1 {
+            tracing::debug!(%call, "the browser's first packet");
+        }
         // The header extensions (audio level, transport-cc) are the
         // browser's business; the call reads plain RTP.
         packet.header.payload_type = PCMU;
@@ -432,6 +446,16 @@ async fn relay(track: Arc<TrackRemote>, packets: Sender<Vec<u8>>) {
         };
         if let Err(mpsc::error::TrySendError::Closed(_)) = packets.try_send(bytes.to_vec()) {
             return;
+        }
+    }
+}
+
+/// The call's packets into the browser's session until the call lets go;
+/// one the session refuses (not yet up, or closing) is lost, not retried.
+async fn write_out(track: Arc<TrackLocalStaticRTP>, mut packets: mpsc::Receiver<Vec<u8>>) {
+    while let Some(packet) = packets.recv().await {
+        if let Err(error) = track.write(&packet).await {
+            tracing::debug!(%error, "a packet to the browser was not sent");
         }
     }
 }

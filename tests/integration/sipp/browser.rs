@@ -134,6 +134,17 @@ fn render(profile: &Path, url: &str, png: Option<&Path>) -> String {
     std::fs::read_to_string(&dom).unwrap_or_default()
 }
 
+/// What the page logged to its console, from Chromium's log (the rest of
+/// that log is Chromium's own complaints about the headless machine).
+fn page_console(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("CONSOLE"))
+        .collect();
+    lines.join("\n")
+}
+
 /// The fixture as a WAV file, which is what Chromium's fake microphone reads.
 fn fixture_wav(fixture: &str, wav: &Path) {
     let flac = repo_path(&format!("fixtures/calls/{fixture}/call.flac"));
@@ -207,10 +218,10 @@ fn a_browser_call_over_webrtc_is_listed_shown_and_decided_as_the_same_recording_
 
     let listed = listed_browser_call(ports.http).unwrap_or_else(|| {
         panic!(
-            "no webrtc call listed with an anger score within {LISTED_WITHIN:?}: {}\n{}\nchromium: {}",
+            "no webrtc call listed with an anger score within {LISTED_WITHIN:?}: {}\nthe page said:\n{}\n{}",
             get(ports.http, "/api/calls"),
+            page_console(&log),
             gateway.report(),
-            std::fs::read_to_string(&log).unwrap_or_default()
         )
     });
     let id = listed["id"].as_str().unwrap_or_default().to_string();
@@ -311,8 +322,13 @@ fn a_browser_tab_closed_mid_call_ends_its_call_with_its_record_written() {
     );
     let log = dir.path().join("chromium-phone.log");
     let phone = Browser::phone(&dir.path().join("phone-profile"), &wav, &phone_url, &log);
-    let listed = listed_browser_call(ports.http)
-        .unwrap_or_else(|| panic!("no webrtc call listed: {}", gateway.report()));
+    let listed = listed_browser_call(ports.http).unwrap_or_else(|| {
+        let page = page_console(&log);
+        panic!(
+            "no webrtc call listed; the page said:\n{page}\n{}",
+            gateway.report()
+        )
+    });
     assert_eq!(listed["caller"], "tab-closer", "{listed}");
     let closed = Instant::now();
     drop(phone);

@@ -278,6 +278,14 @@ impl Gateway {
         let config = dir.join("gateway.toml");
         std::fs::write(&config, config_text).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_voicegate"));
+        if std::env::var_os("VOICEGATE_LOG").is_none() {
+            // A browser call's connection states and first packet: what a
+            // failed browser test needs to say where its media stopped.
+            command.env(
+                "VOICEGATE_LOG",
+                "voicegate=warn,voicegate::serve::webrtc=debug",
+            );
+        }
         command
             .arg("serve")
             .arg("--config")
