@@ -97,6 +97,8 @@ pub struct Scoring {
     pub smoothing: f32,
     /// Windows waiting for each model at most; past it, new ones are skipped.
     pub queue_windows: usize,
+    /// Inference threads for the keyword model, each with its own session.
+    pub keyword_threads: usize,
 }
 
 impl Default for Scoring {
@@ -108,6 +110,10 @@ impl Default for Scoring {
             smoothing: 0.7,
             // About a second of windows for 1,000 calls: a score later than that is stale.
             queue_windows: 10_000,
+            // The keyword model is most of a call's CPU: two threads use
+            // both cores of the sample machine (below the calls' own
+            // threads and the anger model's, see serve::scorer).
+            keyword_threads: 2,
         }
     }
 }

@@ -166,6 +166,12 @@ impl GatewayConfig {
                 "must be between 16 and 1000000 windows",
             ),
             (
+                "scoring",
+                "keyword_threads",
+                (1..=64).contains(&self.scoring.keyword_threads),
+                "must be between 1 and 64 threads",
+            ),
+            (
                 "sip",
                 "ring_s",
                 within(sip.ring_s, 0.0, 60.0),
@@ -462,6 +468,12 @@ mod tests {
                 "queue_windows",
                 "1",
                 "must be between 16 and 1000000",
+            ),
+            (
+                "scoring",
+                "keyword_threads",
+                "0",
+                "must be between 1 and 64 threads",
             ),
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sip-config/gateway.toml");

@@ -31,7 +31,7 @@ use crate::callcore::{
 use crate::config::{ConfigError, GatewayConfig, RegisterSettings, RtpSettings};
 use crate::dashboard::LiveCalls;
 use crate::engine::EngineConfig;
-use crate::infer::{InferError, KeywordModel};
+use crate::infer::{InferError, KeywordModel, WindowModel};
 use crate::menu::{self, Menu};
 use crate::metrics::Metrics;
 use crate::models;
@@ -41,6 +41,7 @@ use crate::store::{Store, StoreSink};
 use agents::AgentDesk;
 pub use ports::PortPool;
 use queues::QueueBoard;
+use scorer::Priority;
 pub use signalling::{framed_length, MAX_MESSAGE};
 
 #[derive(Debug, thiserror::Error)]
@@ -426,6 +427,19 @@ fn announce(
     }
 }
 
+/// One keyword model for each of `scoring.keyword_threads`: `keywords`'
+/// own, then the same file loaded again for each further thread.
+fn keyword_instances(
+    config: &GatewayConfig,
+    keywords: &KeywordModel,
+) -> Result<Vec<Arc<dyn scorer::RowModel>>, ServeError> {
+    let mut instances: Vec<Arc<dyn scorer::RowModel>> = vec![keywords.model().clone()];
+    for _ in 1..config.scoring.keyword_threads {
+        instances.push(Arc::new(WindowModel::load(&config.keyword_model_path())?));
+    }
+    Ok(instances)
+}
+
 fn load_shared(config: &GatewayConfig, kept: Kept) -> Result<Shared, ServeError> {
     let Kept {
         metrics,
@@ -457,9 +471,15 @@ fn load_shared(config: &GatewayConfig, kept: Kept) -> Result<Shared, ServeError>
     let keywords = models::keyword_model(config)?;
     let queue = config.scoring.queue_windows;
     let anger_scorer =
-        scorer::Scorer::start(anger, queue, metrics.clone()).map_err(ServeError::Runtime)?;
-    let keyword_scorer = scorer::Scorer::start(keywords.model().clone(), queue, metrics.clone())
-        .map_err(ServeError::Runtime)?;
+        scorer::Scorer::start(vec![anger.clone()], Priority::Calls, queue, metrics.clone())
+            .map_err(ServeError::Runtime)?;
+    let keyword_scorer = scorer::Scorer::start(
+        keyword_instances(config, &keywords)?,
+        Priority::BelowCalls,
+        queue,
+        metrics.clone(),
+    )
+    .map_err(ServeError::Runtime)?;
     let handoff = HandoffSettings {
         sorry_prompt: config.transfer.sorry_prompt.clone(),
         retry: Duration::from_secs_f64(config.transfer.retry_s),

@@ -1,9 +1,14 @@
-//! Model runs for live calls off the async runtime: one inference thread per
-//! model takes windows from every call through a channel and runs them in
+//! Model runs for live calls off the async runtime: inference threads take
+//! windows from every call through one channel per model and run them in
 //! batches (whatever is queued, up to [`BATCH`]), so the
-//! runtime's workers never block on ONNX Runtime. The model's session runs
-//! one batch at a time anyway (it sits behind a mutex), so more threads
-//! would only queue on it; batching is what raises calls per core.
+//! runtime's workers never block on ONNX Runtime. A session runs one batch
+//! at a time (it sits behind a mutex), so each thread has a model instance
+//! of its own; batching is what raises calls per core.
+//!
+//! Keyword threads run at a lower priority than the rest of the process:
+//! when the cores are short, the calls' SIP and RTP work and the anger
+//! decision go first and keyword windows wait (then are skipped, below),
+//! instead of every call's packets and transfers being late together.
 //!
 //! The queue is bounded (`scoring.queue_windows`): when more windows arrive
 //! than the model keeps up with, the newest are skipped at once (the call
@@ -12,7 +17,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -70,22 +75,51 @@ pub struct Scorer {
     metrics: Arc<Metrics>,
 }
 
+/// How much lower than the calls a [`Priority::BelowCalls`] thread runs
+/// (added to the nice value): low enough that packets win the cores, not so
+/// low that a busy machine's other programs starve the model.
+const INFERENCE_NICENESS: i32 = 10;
+/// The lowest priority Linux has.
+const NICEST: i32 = 19;
+
+/// Where a model's inference threads stand against the calls' own work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// As the calls: the anger model, cheap, and the decision that
+    /// transfers a caller, which must not wait behind the spotter.
+    Calls,
+    /// Below the calls: the keyword spotter, the largest cost per call,
+    /// which yields the cores under overload.
+    BelowCalls,
+}
+
 impl Scorer {
-    /// Starts the inference thread for `model`, with room for `queue`
+    /// Starts one inference thread for each of `instances` (one model,
+    /// loaded once per thread) at `priority`, sharing room for `queue`
     /// windows; skipped windows are counted in `metrics` too.
     pub fn start(
-        model: Arc<dyn RowModel>,
+        instances: Vec<Arc<dyn RowModel>>,
+        priority: Priority,
         queue: usize,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Scorer> {
         let (jobs, waiting) = mpsc::sync_channel::<Job>(queue);
-        let name = model.name().to_string();
-        thread::Builder::new()
-            .name(format!("infer-{name}"))
-            .spawn({
-                let metrics = metrics.clone();
-                move || run(model.as_ref(), &waiting, &metrics)
-            })?;
+        let waiting = Arc::new(Mutex::new(waiting));
+        let name = instances
+            .first()
+            .map(|model| model.name().to_string())
+            .unwrap_or_default();
+        for (index, model) in instances.into_iter().enumerate() {
+            let (metrics, waiting) = (metrics.clone(), waiting.clone());
+            thread::Builder::new()
+                .name(format!("infer-{name}-{index}"))
+                .spawn(move || {
+                    if priority == Priority::BelowCalls {
+                        lower_this_threads_priority();
+                    }
+                    run(model.as_ref(), &waiting, &metrics)
+                })?;
+        }
         Ok(Scorer {
             name,
             jobs,
@@ -128,10 +162,41 @@ impl Scorer {
     }
 }
 
-fn run(model: &dyn RowModel, queue: &mpsc::Receiver<Job>, metrics: &Metrics) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        batch.extend(queue.try_iter().take(BATCH - 1));
+/// On Linux a nice value belongs to a thread; elsewhere, or if refused,
+/// inference keeps the process's priority, which is only slower under overload.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: these calls take and return plain integers only.
+        let refused = unsafe {
+            let thread = libc::gettid() as libc::id_t;
+            let nice = libc::getpriority(libc::PRIO_PROCESS, thread);
+            let lower = (nice + INFERENCE_NICENESS).min(NICEST);
+            libc::setpriority(libc::PRIO_PROCESS, thread, lower) != 0
+        };
+        if refused {
+            tracing::warn!(
+                "could not lower the inference thread's priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// The next batch: waits for one window, then takes what else is queued.
+/// `None` once every call's handle has gone.
+fn next_batch(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let queue = queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let first = queue.recv().ok()?;
+    let mut batch = vec![first];
+    batch.extend(queue.try_iter().take(BATCH - 1));
+    Some(batch)
+}
+
+fn run(model: &dyn RowModel, queue: &Mutex<mpsc::Receiver<Job>>, metrics: &Metrics) {
+    while let Some(batch) = next_batch(queue) {
         let windows: Vec<&[f32]> = batch.iter().map(|job| job.samples.as_slice()).collect();
         let started = std::time::Instant::now();
         let result = model.rows(&windows);
@@ -189,7 +254,8 @@ mod tests {
     #[test]
     fn a_model_that_falls_behind_skips_the_newest_windows_at_once_and_scores_the_rest() {
         let model = Arc::new(GatedModel::default());
-        let scorer = Scorer::start(model.clone(), 4, Arc::default()).unwrap();
+        let scorer =
+            Scorer::start(vec![model.clone()], Priority::Calls, 4, Arc::default()).unwrap();
         let (reply, mut answers) = tokio::sync::mpsc::unbounded_channel();
         for token in 0..100u64 {
             scorer.submit(vec![token as f32], token, reply.clone());
@@ -220,5 +286,92 @@ mod tests {
         scorer.submit(vec![99.0], 99, reply);
         let late = answers.blocking_recv().unwrap();
         assert_eq!((late.token, late.row), (99, Some(vec![99.0])));
+    }
+
+    /// A model whose every run waits (up to 5 s) for a second run to be
+    /// under way at once, and answers 1 if one was, 0 if not.
+    #[derive(Default)]
+    struct PairedModel {
+        running: Mutex<usize>,
+        changed: Condvar,
+    }
+
+    impl PairedModel {
+        fn wait_for_runs(&self, runs: usize) -> bool {
+            let running = self.running.lock().unwrap();
+            let timeout = std::time::Duration::from_secs(5);
+            let (_running, waited) = self
+                .changed
+                .wait_timeout_while(running, timeout, |running| *running < runs)
+                .unwrap();
+            !waited.timed_out()
+        }
+    }
+
+    impl RowModel for PairedModel {
+        fn name(&self) -> &str {
+            "paired"
+        }
+
+        fn rows(&self, windows: &[&[f32]]) -> Result<Vec<Vec<f32>>, String> {
+            *self.running.lock().unwrap() += 1;
+            self.changed.notify_all();
+            let paired = self.wait_for_runs(2);
+            Ok(vec![vec![f32::from(u8::from(paired))]; windows.len()])
+        }
+    }
+
+    #[test]
+    fn two_instances_score_two_windows_at_once() {
+        let model = Arc::new(PairedModel::default());
+        let instances: Vec<Arc<dyn RowModel>> = vec![model.clone(), model.clone()];
+        let scorer = Scorer::start(instances, Priority::Calls, 16, Arc::default()).unwrap();
+        let (reply, mut answers) = tokio::sync::mpsc::unbounded_channel();
+        scorer.submit(vec![0.0], 0, reply.clone());
+        assert!(model.wait_for_runs(1), "the first window was never run");
+        // The first thread is busy with window 0: only the second can take this.
+        scorer.submit(vec![1.0], 1, reply);
+        let rows: Vec<_> = (0..2)
+            .map(|_| answers.blocking_recv().unwrap().row)
+            .collect();
+        assert_eq!(
+            rows,
+            vec![Some(vec![1.0]); 2],
+            "the two windows did not run together"
+        );
+    }
+
+    /// Answers each window with the nice value of the thread that ran it.
+    struct NiceModel;
+
+    impl RowModel for NiceModel {
+        fn name(&self) -> &str {
+            "nice"
+        }
+
+        fn rows(&self, windows: &[&[f32]]) -> Result<Vec<Vec<f32>>, String> {
+            // SAFETY: plain integers in and out.
+            let nice =
+                unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+            Ok(vec![vec![nice as f32]; windows.len()])
+        }
+    }
+
+    /// The nice value of the thread that runs a window at `priority`.
+    fn nice_at(priority: Priority) -> i32 {
+        let scorer = Scorer::start(vec![Arc::new(NiceModel)], priority, 16, Arc::default());
+        let (reply, mut answers) = tokio::sync::mpsc::unbounded_channel();
+        scorer.unwrap().submit(vec![0.0], 0, reply);
+        answers.blocking_recv().unwrap().row.unwrap()[0] as i32
+    }
+
+    #[test]
+    fn keyword_inference_runs_below_the_calls_and_anger_inference_beside_them() {
+        // SAFETY: as above, for the test's own thread.
+        let calls = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        let below = nice_at(Priority::BelowCalls);
+        assert_eq!(below, (calls + INFERENCE_NICENESS).min(NICEST));
+        assert!(calls == NICEST || below > calls);
+        assert_eq!(nice_at(Priority::Calls), calls);
     }
 }
