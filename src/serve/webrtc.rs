@@ -254,13 +254,17 @@ impl WebRtcDoor {
         let (outgoing_tx, to_browser) = mpsc::channel(OUTGOING_PACKETS);
         tokio::spawn(write_out(outgoing, to_browser));
         let (incoming_tx, incoming) = mpsc::channel(INCOMING_PACKETS);
-        let relayed = call.to_string();
+        let ending = Ending {
+            on_end,
+            call: call.to_string(),
+        };
+        let relayed = ending.clone();
         connection.on_track(Box::new(move |track, _, _| {
-            tracing::debug!(call = %relayed, ssrc = track.ssrc(), "browser track");
+            tracing::debug!(call = %relayed.call, ssrc = track.ssrc(), "browser track");
             tokio::spawn(relay(track, incoming_tx.clone(), relayed.clone()));
             Box::pin(async {})
         }));
-        watch(&connection, call, on_end);
+        watch(&connection, ending);
         let offer =
             RTCSessionDescription::offer(offer).map_err(|e| DoorError::BadOffer(e.to_string()))?;
         connection
@@ -314,15 +318,7 @@ impl WebRtcDoor {
 
 /// Tells `on_end` when the connection fails, closes, stays disconnected
 /// (a closed tab sends nothing more), or never connects.
-fn watch(
-    connection: &Arc<RTCPeerConnection>,
-    call: &str,
-    on_end: Arc<dyn Fn(EndReason) + Send + Sync>,
-) {
-    let ended = Ending {
-        on_end,
-        call: call.to_string(),
-    };
+fn watch(connection: &Arc<RTCPeerConnection>, ended: Ending) {
     let weak = Arc::downgrade(connection);
     let on_change = ended.clone();
     connection.on_peer_connection_state_change(Box::new(move |state| {
@@ -413,15 +409,26 @@ fn browser_media(from: SocketAddr) -> Negotiated {
 
 /// Consecutive failed reads after which a track counts as gone.
 const READ_FAILURES: u32 = 50;
+/// A page sends a packet every 20 ms while it is open (PCMU has no silence
+/// suppression, a muted track still sends). This long without one, as long
+/// as the ICE agent takes to call a connection failed, the page is gone
+/// even if the agent never says so.
+const SILENT_AFTER: Duration = Duration::from_secs(7);
 
 /// The caller's packets, decrypted, to the call; dropped when the call is
 /// a second behind, as a congested network would. The answer offered PCMU
 /// alone, so that is what the browser sends. A packet that fails to read
-/// costs that packet, not the rest of the call.
-async fn relay(track: Arc<TrackRemote>, packets: Sender<Vec<u8>>, call: String) {
+/// costs that packet, not the rest of the call; none for [`SILENT_AFTER`]
+/// ends the call.
+async fn relay(track: Arc<TrackRemote>, packets: Sender<Vec<u8>>, ending: Ending) {
     let (mut failures, mut relayed) = (0, 0u64);
     loop {
-        let (mut packet, _) = match track.read_rtp().await {
+        let Ok(read) = tokio::time::timeout(SILENT_AFTER, track.read_rtp()).await else {
+            tracing::debug!(call = %ending.call, "no packet from the browser for {SILENT_AFTER:?}");
+            ending.end(EndReason::MediaFailed);
+            return;
+        };
+        let (mut packet, _) = match read {
             Ok(read) => read,
             Err(error) if failures < READ_FAILURES && !packets.is_closed() => {
                 failures += 1;
@@ -434,7 +441,7 @@ async fn relay(track: Arc<TrackRemote>, packets: Sender<Vec<u8>>, call: String) 
         failures = 0;
         relayed += 1;
         if relayed == 1 {
-            tracing::debug!(%call, "the browser's first packet");
+            tracing::debug!(call = %ending.call, "the browser's first packet");
         }
         // The header extensions (audio level, transport-cc) are the
         // browser's business; the call reads plain RTP.

@@ -500,6 +500,9 @@ enum AfterTheAnswer {
     Connect,
     /// Closes at once, so ICE never completes: a tab closed while dialling.
     Vanish,
+    /// Sends a second of silence, then no more packets while its ICE agent
+    /// stays up: a page whose microphone died.
+    TalkThenHush,
 }
 
 impl SilentPage {
@@ -508,7 +511,8 @@ impl SilentPage {
         use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState as State;
         use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
         use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
-        use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+        use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
+        use webrtc::track::track_local::TrackLocalWriter;
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let (connection, connected) = runtime.block_on(async {
             let mut media = MediaEngine::default();
@@ -522,8 +526,9 @@ impl SilentPage {
                 clock_rate: 8000,
                 ..Default::default()
             };
-            let track = TrackLocalStaticSample::new(pcmu, "mic".into(), "page".into());
-            page.add_track(std::sync::Arc::new(track)).await.unwrap();
+            let track =
+                std::sync::Arc::new(TrackLocalStaticRTP::new(pcmu, "mic".into(), "page".into()));
+            page.add_track(track.clone()).await.unwrap();
             let (up_tx, mut up) = tokio::sync::mpsc::unbounded_channel();
             page.on_peer_connection_state_change(Box::new(move |state| {
                 let _ = up_tx.send(state);
@@ -558,7 +563,16 @@ impl SilentPage {
                 }
                 false
             });
-            (page, connected.await.unwrap_or(false))
+            let connected = connected.await.unwrap_or(false);
+            if then == AfterTheAnswer::TalkThenHush {
+                let mut packets = voicegate::rtp::RtpSender::new(1, 0, 0, 0).unwrap();
+                for _ in 0..50 {
+                    let silence = [0xFFu8; 160];
+                    track.write(&packets.packet(&silence)).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            (page, connected)
         });
         SilentPage {
             _connection: connection,
@@ -608,6 +622,27 @@ fn a_browser_that_connects_but_sends_no_audio_is_hung_up_after_the_inactivity_li
         "timeout",
         4.0..8.0,
         "for 4 s without a packet",
+    );
+    drop(page);
+}
+
+#[test]
+fn a_browser_whose_audio_stops_while_its_connection_stays_up_is_hung_up() {
+    let (ports, dir) = sipp_test(50);
+    let gateway = Gateway::start_with(dir.path(), ports, &gateway_toml(ports, 0.0), None);
+    let page = SilentPage::call(ports.http, AfterTheAnswer::TalkThenHush);
+    assert!(
+        page.connected,
+        "ICE and DTLS completed: {}",
+        gateway.report()
+    );
+    let call = gateway.wait_call(Duration::from_secs(25));
+    assert_page_call_ended(
+        &call,
+        ports.http,
+        "media_failed",
+        7.5..12.0,
+        "7 s after the page's last packet, with 30 s of inactivity allowed",
     );
     drop(page);
 }

@@ -46,7 +46,7 @@ pub struct Ports {
 
 impl Ports {
     pub fn block(index: u16) -> Ports {
-        assert!(index < 50, "port block {index} is past 19999");
+        assert!(index < 60, "port block {index} is past 20999");
         let base = 15_000 + 100 * index;
         Ports {
             sip: base,
