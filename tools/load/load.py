@@ -13,6 +13,9 @@ caller) at RATE calls a second for RATE_S seconds against a fresh `serve`,
 then the same against SIPp's own built-in `uas` in the same run, so the
 ratio of the two is voicegate's overhead on this machine.
 
+With --profile DIR, `perf record -g` samples the server through each step
+and DIR gets STEP.perf.data and STEP.txt (`perf report`, heaviest first).
+
 Everything is on 127.0.0.1, every process is stopped by PID, every wait is
 bounded. Prints the tables, or writes them into docs/PERFORMANCE.md between
 its load markers.
@@ -41,6 +44,7 @@ ANGER_ONSET_S = 14.15
 DOC = ROOT / "docs/PERFORMANCE.md"
 BEGIN, END = "<!-- load results begin -->", "<!-- load results end -->"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PROFILE_DIR = None  # set by --profile
 
 
 def gateway_toml(work):
@@ -79,7 +83,7 @@ def hold_scenario(hold_s):
 
 
 class Serve:
-    def __init__(self, work):
+    def __init__(self, work, step):
         (work / "gateway.toml").write_text(gateway_toml(work))
         for stale in ["voicegate.db", "voicegate.db-wal", "voicegate.db-shm"]:
             (work / stale).unlink(missing_ok=True)
@@ -93,6 +97,12 @@ class Serve:
             if time.time() > deadline or self.process.poll() is not None:
                 sys.exit(f"load: serve did not start:\n{self.err.read_text()}")
             time.sleep(0.1)
+        self.step, self.perf = step, None
+        if PROFILE_DIR:
+            self.perf = subprocess.Popen(
+                ["perf", "record", "-F", "499", "-g", "-p", str(self.process.pid),
+                 "-o", PROFILE_DIR / f"{step}.perf.data"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def ticks(self):
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -103,6 +113,14 @@ class Serve:
         return int(re.search(r"VmRSS:\s+(\d+)", status)[1])
 
     def stop(self):
+        if self.perf:
+            self.perf.send_signal(signal.SIGINT)
+            self.perf.wait(timeout=60)
+            with open(PROFILE_DIR / f"{self.step}.txt", "w") as report:
+                subprocess.run(["perf", "report", "--stdio", "--no-children", "--sort", "dso,symbol",
+                                "--percent-limit", "0.5", "-g", "none",
+                                "-i", PROFILE_DIR / f"{self.step}.perf.data"],
+                               stdout=report, stderr=subprocess.DEVNULL, timeout=300)
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
@@ -172,7 +190,7 @@ def angry_call(results):
 
 def concurrency_step(work, level, hold_s):
     print(f"load: {level} concurrent calls of {hold_s} s", file=sys.stderr)
-    serve = Serve(work)
+    serve = Serve(work, f"calls-{level}")
     before = serve.rss_kib()
     (work / "hold.xml").write_text(hold_scenario(hold_s))
     rate = max(1, level // 10)
@@ -237,7 +255,7 @@ def rate_step(work, rate, seconds):
     calls = rate * seconds
     uac = ["-sn", "uac", "-s", "800", "-p", str(CALLER_PORT), "-r", str(rate), "-l", "5000",
            "-m", str(calls), "-d", "1000"]
-    serve = Serve(work)
+    serve = Serve(work, f"rate-{rate}")
     ours = sipp(work, "rate", f"127.0.0.1:{SIP_PORT}", uac, seconds + 60)
     serve.stop()
     uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(UAS_PORT), "-nostdin",
@@ -277,7 +295,12 @@ def main():
     parser.add_argument("--rates", default="250 500")
     parser.add_argument("--rate-seconds", type=int, default=60)
     parser.add_argument("--print", action="store_true", help="print the tables, leave the doc")
+    parser.add_argument("--profile", type=Path, help="perf profiles of the server into this directory")
     args = parser.parse_args()
+    if args.profile:
+        global PROFILE_DIR
+        PROFILE_DIR = args.profile.resolve()
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     levels = [int(n) for n in args.levels.split()]
     rates = [int(n) for n in args.rates.split()]
     with tempfile.TemporaryDirectory(prefix="voicegate-load.") as work:
