@@ -103,6 +103,8 @@ pub struct Shared {
     records: Arc<StoreSink>,
     history: Store,
     repeat_window: Duration,
+    /// Calls in the window that make a repeat caller: more are not counted.
+    repeat_calls: u32,
     /// Where each call is recorded, if calls are.
     recordings: Option<PathBuf>,
     /// The prompt that tells callers they are recorded.
@@ -147,6 +149,7 @@ impl Shared {
             .recent_calls(
                 caller,
                 (std::time::SystemTime::now(), self.repeat_window),
+                self.repeat_calls,
                 HISTORY_WAIT,
             )
             .unwrap_or_else(|error| {
@@ -519,6 +522,7 @@ fn load_shared(config: &GatewayConfig, kept: Kept) -> Result<Shared, ServeError>
         records,
         history,
         repeat_window: config.repeat_window(),
+        repeat_calls: config.policy.repeat_caller_calls,
         recordings: config.record_settings().recordings,
         notice: config.recording_notice(),
         crm: crm::Crm::new(&config.crm),

@@ -139,7 +139,8 @@ trait Backend: Send {
     fn add_event(&mut self, id: &str, seq: u64, t: f64, line: &str) -> Result<(), StoreError>;
     fn end_call(&mut self, record: &CallRecord) -> Result<(), StoreError>;
     /// Answered calls from `caller` that started at or after `since` (RFC 3339).
-    fn calls_from(&mut self, caller: &str, since: &str) -> Result<u32, StoreError>;
+    /// Answered calls from `caller` since `since`, counted up to `at_most`.
+    fn calls_from(&mut self, caller: &str, since: &str, at_most: u32) -> Result<u32, StoreError>;
     fn list(&mut self, filter: &ListFilter) -> Result<Vec<CallRecord>, StoreError>;
     fn get(&mut self, id: &str) -> Result<Option<CallRecord>, StoreError>;
     /// A call's event lines, in order.
@@ -236,17 +237,21 @@ impl Store {
         self.with(move |db| db.review(&id, &verdict, note.as_deref()))
     }
 
-    /// Answered calls from `caller` in the `window` before `now`, if the
-    /// store answers within `wait` (a call must not wait on a slow store).
+    /// Answered calls from `caller` in the `window` before `now`, counted up
+    /// to `at_most` (all the repeat-caller rule asks; a number every call
+    /// shares, such as a withheld one, would otherwise cost a count of its
+    /// whole history on each call), if the store answers within `wait` (a
+    /// call must not wait on a slow store).
     pub fn recent_calls(
         &self,
         caller: &str,
         (now, window): (SystemTime, Duration),
+        at_most: u32,
         wait: Duration,
     ) -> Result<u32, StoreError> {
         let since = rfc3339(now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH));
         let caller = caller.to_string();
-        self.within(wait, move |db| db.calls_from(&caller, &since))
+        self.within(wait, move |db| db.calls_from(&caller, &since, at_most))
     }
 }
 

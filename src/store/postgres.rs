@@ -233,12 +233,14 @@ impl Backend for Postgres {
         .map(|_| ())
     }
 
-    fn calls_from(&mut self, caller: &str, since: &str) -> Result<u32, StoreError> {
+    fn calls_from(&mut self, caller: &str, since: &str, at_most: u32) -> Result<u32, StoreError> {
+        let at_most = i64::from(at_most);
         let count: i64 = self.with_client(|client| {
             client
                 .query_one(
-                    "SELECT COUNT(*) FROM calls WHERE caller = $1 AND started >= $2 AND answered",
-                    &[&caller, &since],
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM calls
+                       WHERE caller = $1 AND started >= $2 AND answered LIMIT $3) AS recent",
+                    &[&caller, &since, &at_most],
                 )?
                 .try_get(0)
         })?;

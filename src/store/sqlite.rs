@@ -167,12 +167,14 @@ impl Backend for Sqlite {
         )
     }
 
-    /// Answered calls from `caller` that started at or after `since` (RFC 3339).
-    fn calls_from(&mut self, caller: &str, since: &str) -> Result<u32, StoreError> {
+    /// Answered calls from `caller` that started at or after `since` (RFC
+    /// 3339), up to `at_most`.
+    fn calls_from(&mut self, caller: &str, since: &str, at_most: u32) -> Result<u32, StoreError> {
         self.connection
             .query_row(
-                "SELECT COUNT(*) FROM calls WHERE caller = ?1 AND started >= ?2 AND answered = 1",
-                params![caller, since],
+                "SELECT COUNT(*) FROM (SELECT 1 FROM calls
+                   WHERE caller = ?1 AND started >= ?2 AND answered = 1 LIMIT ?3)",
+                params![caller, since, at_most],
                 |row| row.get(0),
             )
             .map_err(|e| StoreError::at(&self.place, e))

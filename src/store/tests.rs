@@ -262,30 +262,37 @@ fn a_caller_s_recent_calls_come_from_the_store() {
         let now = SystemTime::now();
         assert_eq!(
             store
-                .recent_calls("100", (now, week), Duration::from_secs(5))
+                .recent_calls("100", (now, week), 10, Duration::from_secs(5))
                 .unwrap(),
             2
         );
         assert_eq!(
             store
-                .recent_calls("400", (now, week), Duration::from_secs(5))
+                .recent_calls("400", (now, week), 10, Duration::from_secs(5))
                 .unwrap(),
             0,
             "never answered"
         );
         assert_eq!(
             store
-                .recent_calls("999", (now, week), Duration::from_secs(5))
+                .recent_calls("999", (now, week), 10, Duration::from_secs(5))
                 .unwrap(),
             0
         );
         let later = now + Duration::from_secs(8 * 86_400);
         assert_eq!(
             store
-                .recent_calls("100", (later, week), Duration::from_secs(5))
+                .recent_calls("100", (later, week), 10, Duration::from_secs(5))
                 .unwrap(),
             0,
             "outside the window"
+        );
+        assert_eq!(
+            store
+                .recent_calls("100", (now, week), 1, Duration::from_secs(5))
+                .unwrap(),
+            1,
+            "counted up to what the rule asks"
         );
     }
 }
