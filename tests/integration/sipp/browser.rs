@@ -582,6 +582,17 @@ impl SilentPage {
     }
 }
 
+/// A silent page's call to `gateway`, its ICE and DTLS completed.
+fn connected_page(gateway: &Gateway, http_port: u16, then: AfterTheAnswer) -> SilentPage {
+    let page = SilentPage::call(http_port, then);
+    assert!(
+        page.connected,
+        "ICE and DTLS completed: {}",
+        gateway.report()
+    );
+    page
+}
+
 /// The silent page's call line says it ended `how`, `seconds` into the
 /// call (`why` that long), and `/api/calls` no longer lists it.
 fn assert_page_call_ended(
@@ -609,12 +620,7 @@ fn a_browser_that_connects_but_sends_no_audio_is_hung_up_after_the_inactivity_li
     let (ports, dir) = sipp_test(48);
     let config = gateway_toml(ports, 0.0).replace("inactivity_s = 30", "inactivity_s = 4");
     let gateway = Gateway::start_with(dir.path(), ports, &config, None);
-    let page = SilentPage::call(ports.http, AfterTheAnswer::Connect);
-    assert!(
-        page.connected,
-        "ICE and DTLS completed: {}",
-        gateway.report()
-    );
+    let page = connected_page(&gateway, ports.http, AfterTheAnswer::Connect);
     let call = gateway.wait_call(Duration::from_secs(20));
     assert_page_call_ended(
         &call,
@@ -630,12 +636,7 @@ fn a_browser_that_connects_but_sends_no_audio_is_hung_up_after_the_inactivity_li
 fn a_browser_whose_audio_stops_while_its_connection_stays_up_is_hung_up() {
     let (ports, dir) = sipp_test(50);
     let gateway = Gateway::start_with(dir.path(), ports, &gateway_toml(ports, 0.0), None);
-    let page = SilentPage::call(ports.http, AfterTheAnswer::TalkThenHush);
-    assert!(
-        page.connected,
-        "ICE and DTLS completed: {}",
-        gateway.report()
-    );
+    let page = connected_page(&gateway, ports.http, AfterTheAnswer::TalkThenHush);
     let call = gateway.wait_call(Duration::from_secs(25));
     assert_page_call_ended(
         &call,
