@@ -81,6 +81,105 @@ fn call_setup(c: &mut Criterion) {
     group.finish();
 }
 
+/// Calls set up and ended at a steady rate, the way the serve loop drives
+/// the user agent: each datagram in, then the next timeout asked for, and
+/// timers run when due. Ended legs and remembered answers stay 32 s for
+/// retransmissions (RFC 3261 section 17), so at 500 calls a second the user
+/// agent holds about 16,000 ended legs: what one more call costs with them.
+struct SteadySetups {
+    ua: UserAgent,
+    caller: Peer,
+    media: std::net::SocketAddr,
+    now: Duration,
+    spacing: Duration,
+    calls: u64,
+}
+
+impl SteadySetups {
+    fn new(calls_per_second: u32) -> SteadySetups {
+        let mut ua = UserAgent::new("127.0.0.1:5060".parse().unwrap(), "ivr", Duration::ZERO);
+        ua.set_max_calls(100_000);
+        SteadySetups {
+            ua,
+            caller: Peer {
+                addr: "127.0.0.1:5071".parse().unwrap(),
+                transport: Transport::Udp,
+            },
+            media: "127.0.0.1:20000".parse().unwrap(),
+            now: Duration::ZERO,
+            spacing: Duration::from_secs(1) / calls_per_second,
+            calls: 0,
+        }
+    }
+
+    /// INVITE, accept, ACK and BYE of one call.
+    fn one_call(&mut self) {
+        self.calls += 1;
+        let call = self.calls;
+        self.receive(typical_invite(call));
+        while let Some(event) = self.ua.poll_event() {
+            if let SipEvent::Incoming { call, .. } = event {
+                self.ua.accept(self.now, &call, self.media);
+            }
+        }
+        let tag = self.answer_tag();
+        let in_dialog = |method: &str, cseq: u32| {
+            format!(
+                "{method} sip:800@127.0.0.1:5060 SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-{call}-{method}\r\n\
+                 Max-Forwards: 70\r\n\
+                 From: <sip:+15550100123@198.51.100.7>;tag=f{call}\r\n\
+                 To: <sip:800@127.0.0.1>;tag={tag}\r\n\
+                 Call-ID: {call}-bench@198.51.100.7\r\n\
+                 CSeq: {cseq} {method}\r\n\
+                 Content-Length: 0\r\n\r\n"
+            )
+        };
+        self.receive(in_dialog("ACK", 1));
+        self.receive(in_dialog("BYE", 2));
+        while self.ua.poll_event().is_some() {}
+        while self.ua.poll_transmit().is_some() {}
+        self.now += self.spacing;
+    }
+
+    fn receive(&mut self, message: String) {
+        if self.ua.next_timeout().is_some_and(|due| due <= self.now) {
+            self.ua.handle_timeout(self.now);
+        }
+        self.ua
+            .handle_datagram(self.now, self.caller, message.as_bytes());
+        self.ua.next_timeout();
+    }
+
+    fn answer_tag(&mut self) -> String {
+        let mut tag = String::new();
+        while let Some(sent) = self.ua.poll_transmit() {
+            let reply = parse_message(&sent.bytes).unwrap();
+            if let Some(to) = reply.header("to") {
+                if let Some((_, found)) = to.split_once(";tag=") {
+                    tag = found.to_string();
+                }
+            }
+        }
+        tag
+    }
+}
+
+fn steady_setups(c: &mut Criterion) {
+    let mut load = SteadySetups::new(500);
+    // 40 s of calls first: the ended legs and answers reach their steady number.
+    for _ in 0..20_000 {
+        load.one_call();
+    }
+    let mut group = c.benchmark_group("SIP");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(
+        "one call set up and ended at 500 a second (16,000 ended legs kept)",
+        |b| b.iter(|| load.one_call()),
+    );
+    group.finish();
+}
+
 fn g711(c: &mut Criterion) {
     let frame: Vec<f32> = (0..160).map(|n| (n as f32 / 10.0).sin() * 0.3).collect();
     let mut group = c.benchmark_group("G.711");
@@ -96,5 +195,5 @@ fn g711(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parsing, call_setup, g711);
+criterion_group!(benches, parsing, call_setup, steady_setups, g711);
 criterion_main!(benches);

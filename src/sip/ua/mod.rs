@@ -20,6 +20,7 @@ use admission::{Admission, Verdict};
 pub use admission::{AdmissionPolicy, Untrusted};
 pub use auth::AuthPolicy;
 use auth::{Checked, InboundAuth};
+use deadlines::Deadlines;
 use register::Registering;
 pub use register::Registration;
 use validation::{complete_request, refusal};
@@ -173,14 +174,26 @@ enum ClientKind {
     Register,
 }
 
-/// A request we sent and wait on.
+/// A request we sent and wait on (kept by its branch).
 #[derive(Debug)]
 struct ClientTx {
     call: String,
     kind: ClientKind,
-    branch: String,
     peer: Peer,
     retransmit: Retransmit,
+}
+
+/// What a deadline belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Timer {
+    /// A caller's leg (by Call-ID): ring time, 2xx resend, session expiry, removal.
+    Leg(String),
+    /// A request we sent (by branch): resend or give up.
+    Client(String),
+    /// A non-2xx final to an INVITE (by branch): resend until the ACK.
+    Ack(String),
+    /// An answer remembered for retransmitted requests (branch, method).
+    Answer(String, String),
 }
 
 #[derive(Debug)]
@@ -213,12 +226,6 @@ struct InboundCall {
     remove_at: Option<Duration>,
 }
 
-#[derive(Debug)]
-struct Answered {
-    bytes: Vec<u8>,
-    until: Duration,
-}
-
 /// The user agent for every call on one SIP address.
 #[derive(Debug)]
 pub struct UserAgent {
@@ -228,11 +235,13 @@ pub struct UserAgent {
     calls: HashMap<String, InboundCall>,
     /// Agent-leg Call-ID → the caller's Call-ID.
     agent_calls: HashMap<String, String>,
-    clients: Vec<ClientTx>,
+    clients: HashMap<String, ClientTx>,
     /// Last response per (branch, method): answers retransmitted requests.
-    answered: HashMap<(String, String), Answered>,
+    answered: HashMap<(String, String), Vec<u8>>,
     /// Non-2xx finals to INVITE, resent until the ACK (same branch).
     awaiting_ack: HashMap<String, (Retransmit, Peer)>,
+    /// When each leg, transaction and remembered answer is next due.
+    timers: Deadlines<Timer>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<SipEvent>,
     registration: Option<Registering>,
@@ -254,6 +263,21 @@ pub struct UserAgent {
     draining: bool,
 }
 
+impl InboundCall {
+    /// The leg's soonest timer.
+    fn deadline(&self) -> Option<Duration> {
+        [
+            self.answer_at,
+            self.unacked.as_ref().map(Retransmit::deadline),
+            self.session_expires.map(|(_, at)| at),
+            self.remove_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
 impl UserAgent {
     /// `local` is the address in our Via and Contact; calls ring for `ring`
     /// before the 200 OK.
@@ -264,9 +288,10 @@ impl UserAgent {
             ring,
             calls: HashMap::new(),
             agent_calls: HashMap::new(),
-            clients: Vec::new(),
+            clients: HashMap::new(),
             answered: HashMap::new(),
             awaiting_ack: HashMap::new(),
+            timers: Deadlines::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             registration: None,
@@ -417,44 +442,27 @@ impl UserAgent {
 
     /// When [`UserAgent::handle_timeout`] must run next.
     pub fn next_timeout(&self) -> Option<Duration> {
-        let calls = self.calls.values().flat_map(|leg| {
-            [
-                leg.answer_at,
-                leg.unacked.as_ref().map(Retransmit::deadline),
-                leg.session_expires.map(|(_, at)| at),
-                leg.remove_at,
-            ]
-        });
-        let clients = self.clients.iter().map(|c| Some(c.retransmit.deadline()));
-        let acks = self.awaiting_ack.values().map(|(r, _)| Some(r.deadline()));
-        let cache = self.answered.values().map(|a| Some(a.until));
-        calls
-            .chain(clients)
-            .chain(acks)
-            .chain(cache)
-            .flatten()
-            .min()
+        #[cfg(test)]
+        self.assert_timers_set();
+        let register = self.registration.as_ref().and_then(|r| r.next_at);
+        [self.timers.next(), register].into_iter().flatten().min()
     }
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Duration) {
-        self.answered.retain(|_, answered| answered.until > now);
-        let mut resend = Vec::new();
-        self.awaiting_ack.retain(|_, (retransmit, peer)| {
-            if let Some(bytes) = retransmit.due(now) {
-                resend.push(Transmit {
-                    peer: *peer,
-                    bytes: bytes.to_vec(),
-                });
+        for timer in self.timers.take_due(now) {
+            match timer {
+                Timer::Leg(call) => {
+                    self.call_timers(now, &call);
+                    self.reschedule_leg(&call);
+                }
+                Timer::Client(branch) => self.client_timer(now, &branch),
+                Timer::Ack(branch) => self.ack_timer(now, &branch),
+                Timer::Answer(branch, method) => {
+                    self.answered.remove(&(branch, method));
+                }
             }
-            !retransmit.expired(now)
-        });
-        self.transmits.extend(resend);
-        let ids: Vec<String> = self.calls.keys().cloned().collect();
-        for call in ids {
-            self.call_timers(now, &call);
         }
-        self.client_timers(now);
         if self
             .registration
             .as_ref()
@@ -462,6 +470,36 @@ impl UserAgent {
             .is_some_and(|at| at <= now)
         {
             self.send_register(now);
+        }
+    }
+
+    /// Sets the leg's deadline to its soonest timer; call after changing any.
+    fn reschedule_leg(&mut self, call: &str) {
+        let due = self.calls.get(call).and_then(InboundCall::deadline);
+        self.timers.set(Timer::Leg(call.to_string()), due);
+    }
+
+    /// Every leg, transaction and answer kept has its deadline set, so no
+    /// timer can be missed (checked in tests on every wake).
+    #[cfg(test)]
+    fn assert_timers_set(&self) {
+        for (call, leg) in &self.calls {
+            let timer = Timer::Leg(call.clone());
+            assert_eq!(self.timers.get(&timer), leg.deadline(), "{timer:?}");
+        }
+        for (branch, client) in &self.clients {
+            let timer = Timer::Client(branch.clone());
+            let deadline = Some(client.retransmit.deadline());
+            assert_eq!(self.timers.get(&timer), deadline, "{timer:?}");
+        }
+        for (branch, (retransmit, _)) in &self.awaiting_ack {
+            let timer = Timer::Ack(branch.clone());
+            let deadline = Some(retransmit.deadline());
+            assert_eq!(self.timers.get(&timer), deadline, "{timer:?}");
+        }
+        for (branch, method) in self.answered.keys() {
+            let timer = Timer::Answer(branch.clone(), method.clone());
+            assert!(self.timers.get(&timer).is_some(), "{timer:?}");
         }
     }
 
@@ -488,19 +526,14 @@ impl UserAgent {
         if let (Some(branch), StartLine::Request { method, .. }) =
             (headers::top_branch(request), &request.start)
         {
-            if self.answered.len() >= self.max_transactions {
-                self.answered.retain(|_, answered| answered.until > now);
-            }
             // Past the cap a retransmission is handled anew (it gets the
-            // same answer), so memory stays bounded under a flood.
+            // same answer), so memory stays bounded under a flood; answers
+            // leave at their time (Timer J), so the cap is never stale.
             if self.answered.len() < self.max_transactions {
-                self.answered.insert(
-                    (branch.to_string(), method.clone()),
-                    Answered {
-                        bytes: bytes.clone(),
-                        until: now + GIVE_UP,
-                    },
-                );
+                let key = (branch.to_string(), method.clone());
+                let timer = Timer::Answer(key.0.clone(), key.1.clone());
+                self.answered.insert(key, bytes.clone());
+                self.timers.set(timer, Some(now + GIVE_UP));
             }
         }
         self.send(peer, bytes.clone());
@@ -515,6 +548,7 @@ impl UserAgent {
 mod admission;
 mod agent;
 mod auth;
+mod deadlines;
 mod register;
 #[cfg(test)]
 mod tests;

@@ -41,12 +41,14 @@ fn agent() -> UserAgent {
 }
 
 fn sent(ua: &mut UserAgent) -> Vec<String> {
+    ua.assert_timers_set();
     std::iter::from_fn(|| ua.poll_transmit())
         .map(|t| String::from_utf8(t.bytes).unwrap())
         .collect()
 }
 
 fn events(ua: &mut UserAgent) -> Vec<SipEvent> {
+    ua.assert_timers_set();
     std::iter::from_fn(|| ua.poll_event()).collect()
 }
 
@@ -184,6 +186,38 @@ fn a_call_that_has_ended_no_longer_counts_toward_max_calls() {
         sent(&mut ua).iter().any(|m| m.starts_with("SIP/2.0 503")),
         "the second call holds the one place"
     );
+}
+
+#[test]
+fn ended_calls_and_their_answers_are_forgotten_32_s_after_they_end() {
+    let mut ua = agent();
+    ua.set_max_calls(10);
+    for n in 0..500u64 {
+        let at = ms(n * 2);
+        let call = format!("Call-ID: call-{n}");
+        let offer = invite(&format!("z9hG4bKi{n}"), "m=audio 6000 RTP/AVP 0")
+            .replace("Call-ID: call-1", &call);
+        ua.handle_datagram(at, peer(), offer.as_bytes());
+        ua.accept(at, &format!("call-{n}"), "127.0.0.1:20000".parse().unwrap());
+        let tag = to_tag(&sent(&mut ua).pop().unwrap());
+        for (method, cseq) in [("ACK", 1), ("BYE", 2)] {
+            let request = in_dialog(method, &format!("z9hG4bK{method}{n}"), cseq, &tag, "", "")
+                .replace("Call-ID: call-1", &call);
+            ua.handle_datagram(at, peer(), request.as_bytes());
+        }
+        events(&mut ua);
+        ua.handle_timeout(at);
+    }
+    assert_eq!(ua.call_count(), 500, "each leg kept for retransmissions");
+    let last_ended = ms(998);
+    assert_eq!(ua.next_timeout(), Some(GIVE_UP), "the first leg's removal");
+    ua.handle_timeout(last_ended + GIVE_UP - ms(1));
+    assert_eq!(ua.call_count(), 1, "all but the last are gone");
+    ua.handle_timeout(last_ended + GIVE_UP);
+    assert_eq!(ua.call_count(), 0);
+    assert!(ua.answered.is_empty());
+    assert_eq!(ua.next_timeout(), None, "no timer left behind");
+    assert_eq!(ua.timers.len(), 0);
 }
 
 /// An INVITE without SDP, as trunks and PBXs send them (delayed offer).

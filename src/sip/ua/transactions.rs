@@ -5,40 +5,43 @@
 use super::*;
 
 impl UserAgent {
-    pub(super) fn client_timers(&mut self, now: Duration) {
-        let mut failed = Vec::new();
-        for client in &mut self.clients {
-            if let Some(bytes) = client.retransmit.due(now) {
-                self.transmits.push_back(Transmit {
-                    peer: client.peer,
-                    bytes: bytes.to_vec(),
-                });
-            }
-            if client.retransmit.expired(now) {
-                failed.push((client.call.clone(), client.kind));
-            }
+    /// Resends the request if due; past Timer B/F it failed, as if answered 408.
+    pub(super) fn client_timer(&mut self, now: Duration, branch: &str) {
+        let Some(client) = self.clients.get_mut(branch) else {
+            return;
+        };
+        if let Some(bytes) = client.retransmit.due(now) {
+            self.transmits.push_back(Transmit {
+                peer: client.peer,
+                bytes: bytes.to_vec(),
+            });
         }
-        self.clients.retain(|c| !c.retransmit.expired(now));
-        for (call, kind) in failed {
-            // Timer B/F: the request timed out, as if answered 408.
-            self.client_finished(now, &call, kind, 408, None);
+        if !client.retransmit.expired(now) {
+            let due = Some(client.retransmit.deadline());
+            return self.timers.set(Timer::Client(branch.to_string()), due);
+        }
+        if let Some(client) = self.clients.remove(branch) {
+            self.client_finished(now, &client.call, client.kind, 408, None);
         }
     }
 
     pub(super) fn on_response(&mut self, now: Duration, code: u16, message: &SipMessage) {
         let branch = headers::top_branch(message).unwrap_or_default();
-        let Some(index) = self.clients.iter().position(|c| c.branch == branch) else {
+        let timer = Timer::Client(branch.to_string());
+        let Some(client) = self.clients.get_mut(branch) else {
             return self.resend_agent_ack(message);
         };
         if code < 200 {
-            let client = &mut self.clients[index];
             client
                 .retransmit
                 .slow_down(client.kind == ClientKind::AgentInvite, now);
-            return;
+            let due = Some(client.retransmit.deadline());
+            return self.timers.set(timer, due);
         }
-        let client = self.clients.remove(index);
-        self.client_finished(now, &client.call, client.kind, code, Some(message));
+        self.timers.set(timer, None);
+        if let Some(client) = self.clients.remove(branch) {
+            self.client_finished(now, &client.call, client.kind, code, Some(message));
+        }
     }
 
     pub(super) fn client_finished(
@@ -77,12 +80,15 @@ impl UserAgent {
             peer,
             bytes: request.bytes.clone(),
         });
-        self.clients.push(ClientTx {
+        let retransmit = Retransmit::new(request.bytes, now, peer.transport.reliable());
+        let due = Some(retransmit.deadline());
+        self.timers.set(Timer::Client(request.branch.clone()), due);
+        let client = ClientTx {
             call: call.to_string(),
             kind,
-            branch: request.branch,
             peer,
-            retransmit: Retransmit::new(request.bytes, now, peer.transport.reliable()),
-        });
+            retransmit,
+        };
+        self.clients.insert(request.branch, client);
     }
 }

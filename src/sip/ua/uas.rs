@@ -22,6 +22,7 @@ impl UserAgent {
         let (invite, peer, tag) = (leg.invite.clone(), leg.peer, leg.local_tag.clone());
         let headers = self.dialog_headers(&invite);
         self.respond(now, &invite, peer, 180, "Ringing", Some(&tag), headers, b"");
+        self.reschedule_leg(call);
         if ring.is_zero() {
             self.answer(now, call);
         }
@@ -114,7 +115,7 @@ impl UserAgent {
         };
         leg.answer_at = None;
         let Some(local_media) = leg.local_media else {
-            return;
+            return self.reschedule_leg(call);
         };
         leg.state = LegState::Answered;
         let body = match &leg.offer {
@@ -161,6 +162,7 @@ impl UserAgent {
         if let Some(leg) = self.calls.get_mut(call) {
             leg.unacked = Some(Retransmit::new(bytes, now, peer.transport.reliable()));
         }
+        self.reschedule_leg(call);
     }
 
     /// Session-Expires for a 2xx when the caller asked for a session timer
@@ -186,6 +188,7 @@ impl UserAgent {
         if let Some(leg) = self.calls.get_mut(call) {
             leg.session_expires = Some((interval, now + interval));
         }
+        self.reschedule_leg(call);
         let mut headers = vec![("Session-Expires", format!("{seconds};refresher=uac"))];
         let supports_timer = request
             .header("supported")
@@ -221,7 +224,7 @@ impl UserAgent {
             .to_string();
         if method != "ACK" {
             if let Some(answered) = self.answered.get(&(branch.clone(), method.to_string())) {
-                let bytes = answered.bytes.clone();
+                let bytes = answered.clone();
                 return self.send(peer, bytes);
             }
         }
@@ -429,16 +432,18 @@ impl UserAgent {
 
     pub(super) fn on_ack(&mut self, now: Duration, branch: &str, request: &SipMessage) {
         if self.awaiting_ack.remove(branch).is_some() {
-            return;
+            return self.timers.set(Timer::Ack(branch.to_string()), None);
         }
         let call = request.header("call-id").unwrap_or_default().to_string();
         let Some(leg) = self.calls.get_mut(&call) else {
             return;
         };
         leg.unacked = None;
-        if leg.offer.is_some() || leg.state != LegState::Answered {
+        let delayed_offer = leg.offer.is_none() && leg.state == LegState::Answered;
+        self.reschedule_leg(&call);
+        let Some(leg) = self.calls.get_mut(&call).filter(|_| delayed_offer) else {
             return;
-        }
+        };
         // The ACK of a delayed offer carries the answer (RFC 3264 section 5);
         // without a usable one the call cannot have media: BYE.
         let answer = headers::has_sdp(request)
@@ -511,6 +516,7 @@ impl UserAgent {
                 self.finish(now, &call, EndReason::Caller);
             }
         }
+        self.reschedule_leg(&call);
     }
 
     pub(super) fn on_info(&mut self, now: Duration, peer: Peer, info: &SipMessage) {
@@ -637,14 +643,33 @@ impl UserAgent {
     /// past the cap it is sent once (the caller's retransmission of the
     /// INVITE gets it again).
     fn await_ack(&mut self, invite: &SipMessage, bytes: Vec<u8>, peer: Peer, now: Duration) {
-        if self.awaiting_ack.len() >= self.max_transactions {
-            self.awaiting_ack
-                .retain(|_, (retransmit, _)| !retransmit.expired(now));
-        }
         if self.awaiting_ack.len() < self.max_transactions {
             let branch = headers::top_branch(invite).unwrap_or_default().to_string();
-            let waiting = (Retransmit::new(bytes, now, peer.transport.reliable()), peer);
-            self.awaiting_ack.insert(branch, waiting);
+            let retransmit = Retransmit::new(bytes, now, peer.transport.reliable());
+            let due = Some(retransmit.deadline());
+            self.timers.set(Timer::Ack(branch.clone()), due);
+            self.awaiting_ack.insert(branch, (retransmit, peer));
+        }
+    }
+
+    /// Resends a non-2xx final whose ACK has not come; after Timer H, forgets it.
+    pub(super) fn ack_timer(&mut self, now: Duration, branch: &str) {
+        let Some((retransmit, peer)) = self.awaiting_ack.get_mut(branch) else {
+            return;
+        };
+        if let Some(bytes) = retransmit.due(now) {
+            self.transmits.push_back(Transmit {
+                peer: *peer,
+                bytes: bytes.to_vec(),
+            });
+        }
+        let timer = Timer::Ack(branch.to_string());
+        if retransmit.expired(now) {
+            self.awaiting_ack.remove(branch);
+            self.timers.set(timer, None);
+        } else {
+            let due = Some(retransmit.deadline());
+            self.timers.set(timer, due);
         }
     }
 
@@ -662,5 +687,6 @@ impl UserAgent {
                 how,
             });
         }
+        self.reschedule_leg(call);
     }
 }
