@@ -21,6 +21,7 @@ bounded. Prints the tables, or writes them into docs/PERFORMANCE.md between
 its load markers.
 """
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -73,6 +74,18 @@ dir = "{work}/recordings"
 [metrics]
 listen = "127.0.0.1:{METRICS_PORT}"
 {queues}"""
+
+
+@contextlib.contextmanager
+def work_directory(keep):
+    """A temporary directory, or `keep` (made, emptied, and left behind)."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="voicegate-load.") as work:
+            yield Path(work)
+        return
+    shutil.rmtree(keep, ignore_errors=True)
+    keep.mkdir(parents=True)
+    yield keep.resolve()
 
 
 def hold_scenario(hold_s):
@@ -296,6 +309,9 @@ def main():
     parser.add_argument("--rate-seconds", type=int, default=60)
     parser.add_argument("--print", action="store_true", help="print the tables, leave the doc")
     parser.add_argument("--profile", type=Path, help="perf profiles of the server into this directory")
+    parser.add_argument("--keep", type=Path,
+                        help="work in this directory and keep it: the server's log, SIPp's output "
+                             "and statistics, the call records (the last step's)")
     args = parser.parse_args()
     if args.profile:
         global PROFILE_DIR
@@ -303,9 +319,8 @@ def main():
         PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     levels = [int(n) for n in args.levels.split()]
     rates = [int(n) for n in args.rates.split()]
-    with tempfile.TemporaryDirectory(prefix="voicegate-load.") as work:
-        work = Path(work)
-        (work / "pcap").mkdir()
+    with work_directory(args.keep) as work:
+        (work / "pcap").mkdir(exist_ok=True)
         shutil.copy(PCAP, work / "pcap/g711a.pcap")
         table = tables(levels, args.hold, rates, args.rate_seconds, work)
     if args.print:
