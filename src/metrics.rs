@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use crate::callcore::{CallEvent, EventKind, EventSink};
 use crate::engine::{Action, Input, Reason};
+use crate::rtp::JitterStats;
 use crate::store::Outcome;
 
 /// Upper bounds of the anger histogram's buckets (scores 0-100).
@@ -39,6 +40,10 @@ pub struct Metrics {
     inference: Mutex<Histogram>,
     queue_wait: Mutex<Histogram>,
     rtp_send_interval: Mutex<Histogram>,
+    /// Packet times of callers' audio given to the scorer, as received or concealed.
+    caller_frames: Mutex<BTreeMap<&'static str, u64>>,
+    /// Callers' packets dropped for coming after their turn, or twice.
+    caller_drops: Mutex<BTreeMap<&'static str, u64>>,
     /// Failures no call was dropped for (`skipped_window`, `store_write`, `recording`).
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -95,6 +100,8 @@ impl Default for Metrics {
             inference: Histogram::new(INFERENCE_BUCKETS),
             queue_wait: Histogram::new(QUEUE_WAIT_BUCKETS),
             rtp_send_interval: Histogram::new(RTP_SEND_INTERVAL_BUCKETS),
+            caller_frames: Mutex::default(),
+            caller_drops: Mutex::default(),
             errors: Mutex::default(),
         }
     }
@@ -158,6 +165,7 @@ impl Metrics {
             self.keywords.load(Ordering::Relaxed),
         );
         self.render_histograms(&mut text);
+        self.render_caller_audio(&mut text);
         let kinds = ["recording", "skipped_window", "store_write"];
         labelled(
             &mut text,
@@ -172,7 +180,7 @@ impl Metrics {
         text
     }
 
-    /// One batch through a model took `seconds`.
+    /// Callers waiting in voicegate's queues now.
     pub fn set_waiting(&self, callers: usize) {
         self.waiting.store(callers as u64, Ordering::Relaxed);
     }
@@ -184,10 +192,46 @@ impl Metrics {
         }
     }
 
+    /// One batch through a model took `seconds`.
     pub fn observe_inference(&self, seconds: f64) {
         if let Ok(mut histogram) = self.inference.lock() {
             histogram.observe(seconds);
         }
+    }
+
+    /// A call ended: what its caller's jitter buffer did.
+    pub fn observe_caller_jitter(&self, stats: JitterStats) {
+        for (map, key, count) in [
+            (&self.caller_frames, "received", stats.played),
+            (&self.caller_frames, "concealed", stats.concealed),
+            (&self.caller_drops, "late", stats.late),
+            (&self.caller_drops, "duplicate", stats.duplicates),
+        ] {
+            Metrics::add(map, key, count);
+        }
+    }
+
+    fn render_caller_audio(&self, text: &mut String) {
+        labelled(
+            text,
+            (
+                "voicegate_caller_frames_total",
+                "Packet times of callers' audio scored, as received or concealed (lost or late), counted when each call ends.",
+            ),
+            "kind",
+            &["concealed", "received"],
+            &self.caller_frames,
+        );
+        labelled(
+            text,
+            (
+                "voicegate_caller_packets_dropped_total",
+                "Callers' RTP packets dropped for coming after their turn or twice, counted when each call ends.",
+            ),
+            "reason",
+            &["duplicate", "late"],
+            &self.caller_drops,
+        );
     }
 
     fn render_histograms(&self, text: &mut String) {
@@ -220,8 +264,12 @@ impl Metrics {
     }
 
     fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
+        Metrics::add(map, key, 1);
+    }
+
+    fn add(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str, count: u64) {
         if let Ok(mut map) = map.lock() {
-            *map.entry(key).or_insert(0) += 1;
+            *map.entry(key).or_insert(0) += count;
         }
     }
 }

@@ -96,6 +96,12 @@ impl JitterBuffer {
         }
     }
 
+    /// Whether the next [`JitterBuffer::pop`] would conceal a packet it
+    /// does not hold (lost, or not taken in yet).
+    pub fn next_missing(&self) -> bool {
+        self.playing && self.next.is_some_and(|next| !self.held.contains_key(&next))
+    }
+
     /// The frame for the next packet time; `None` while filling up at the start.
     pub fn pop(&mut self) -> Option<Playout> {
         let next = self.next?;
@@ -169,6 +175,19 @@ mod tests {
             played,
             [10, 11, 12, 13].map(|s| Playout::Audio(audio(s))).to_vec()
         );
+    }
+
+    #[test]
+    fn the_next_packet_is_missing_only_once_playing_without_it() {
+        let mut buffer = JitterBuffer::new(2);
+        assert!(!buffer.next_missing(), "nothing has come");
+        buffer.push(1, 10, audio(10));
+        buffer.push(1, 11, audio(11));
+        assert!(!buffer.next_missing(), "filling up");
+        drain(&mut buffer, 2);
+        assert!(buffer.next_missing(), "10 and 11 played, 12 not here");
+        buffer.push(1, 12, audio(12));
+        assert!(!buffer.next_missing());
     }
 
     #[test]

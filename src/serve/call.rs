@@ -31,6 +31,8 @@ use crate::store::recording_path;
 
 /// A frame when no prompt plays.
 static SILENCE: [f32; FRAME_SAMPLES] = [0.0; FRAME_SAMPLES];
+/// Packets a late frame takes from the socket before playing (a second's worth).
+const TAKEN_PER_FRAME_AT_MOST: usize = 50;
 
 /// An answered call, handed over by signalling.
 pub struct CallSetup {
@@ -215,6 +217,9 @@ impl LiveCall {
         self.core.finish(now);
         self.drain().await;
         self.shared.agent_desk.call_over(&self.id);
+        self.shared
+            .metrics
+            .observe_caller_jitter(self.jitter.stats());
         if let Some(recording) = self.recording.take() {
             recording.finish();
         }
@@ -462,6 +467,9 @@ impl LiveCall {
         let at = self.frame_time(self.frames);
         self.frames += 1;
         self.core.handle_timeout(at);
+        if self.jitter.next_missing() {
+            self.take_arrived_caller_packets().await;
+        }
         self.play_out_caller(at);
         if matches!(self.agent, AgentLeg::Bridged(_)) {
             return;
@@ -481,6 +489,21 @@ impl LiveCall {
         }
         if let Some(recording) = self.recording.as_mut() {
             recording.heard(frame);
+        }
+    }
+
+    /// A task woken late (a busy machine) finds packet times overdue and the
+    /// caller's packets waiting at the socket at once; the packets must go
+    /// into the jitter buffer before it plays the overdue times, or catching
+    /// up conceals audio that had arrived and then drops it as late. At most
+    /// a second of packets, so that a flood cannot hold the frame back.
+    async fn take_arrived_caller_packets(&mut self) {
+        let mut buf = [0u8; 2048];
+        for _ in 0..TAKEN_PER_FRAME_AT_MOST {
+            let Some((n, from)) = self.leg.try_recv(&mut buf) else {
+                return;
+            };
+            self.on_caller_rtp(&buf[..n], from).await;
         }
     }
 

@@ -2,6 +2,7 @@
 //! its port, where to send, the codec, and outgoing sequence numbering.
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::error::TrySendError;
@@ -35,14 +36,32 @@ impl MediaPort {
         match self {
             MediaPort::Udp(socket) => socket.recv_from(buf).await,
             MediaPort::WebRtc { incoming, .. } => match incoming.recv().await {
-                Some(packet) => {
-                    let n = packet.len().min(buf.len());
-                    buf[..n].copy_from_slice(&packet[..n]);
-                    Ok((n, peer))
-                }
+                Some(packet) => Ok((copy_packet(&packet, buf), peer)),
                 // The browser's session is gone: nothing more will come.
                 None => std::future::pending().await,
             },
+        }
+    }
+
+    /// A packet that has already arrived, if any, without waiting. A
+    /// receive error is left for [`MediaPort::recv`] to report.
+    fn try_recv(&mut self, buf: &mut [u8], peer: SocketAddr) -> Option<(usize, SocketAddr)> {
+        match self {
+            // tokio's own try_recv_from believes the readiness its reactor
+            // last saw: a task running on after a stall, before the reactor
+            // has polled again, is told nothing is there while the kernel
+            // holds a second of packets. A duplicate of the descriptor asks
+            // the kernel (without blocking: the two share the non-blocking
+            // flag). Only a frame whose packet is missing pays the dup.
+            MediaPort::Udp(socket) => {
+                let unwatched =
+                    std::net::UdpSocket::from(socket.as_fd().try_clone_to_owned().ok()?);
+                unwatched.recv_from(buf).ok()
+            }
+            MediaPort::WebRtc { incoming, .. } => {
+                let packet = incoming.try_recv().ok()?;
+                Some((copy_packet(&packet, buf), peer))
+            }
         }
     }
 
@@ -61,6 +80,13 @@ impl MediaPort {
             },
         }
     }
+}
+
+/// Copies a packet into a receive buffer, cut to its length as a socket would.
+fn copy_packet(packet: &[u8], buf: &mut [u8]) -> usize {
+    let n = packet.len().min(buf.len());
+    buf[..n].copy_from_slice(&packet[..n]);
+    n
 }
 
 pub struct Leg {
@@ -103,6 +129,12 @@ impl Leg {
     pub async fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
         let peer = self.latch.remote();
         self.port.recv(buf, peer).await
+    }
+
+    /// A packet already waiting at the stream's port, if any.
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        let peer = self.latch.remote();
+        self.port.try_recv(buf, peer)
     }
 
     /// Whether a packet from `source` is the peer's (anything else is dropped).

@@ -249,7 +249,20 @@ def measure_under_load(serve, before, caller, shape, outcome):
             f"| {before / 1024:.0f} MiB + {per_call:.2f} MiB a call "
             f"| {quantile_ms(text, 'voicegate_rtp_send_interval_seconds', 0.5)} / "
             f"{quantile_ms(text, 'voicegate_rtp_send_interval_seconds', 0.99)} ms "
-            f"| {angry.get('onset_to_refer', '-')} s | {growth_after_first_minute(trace)} |")
+            f"| {angry.get('onset_to_refer', '-')} s | {caller_audio_lost(text)} "
+            f"| {growth_after_first_minute(trace)} |")
+
+
+def caller_audio_lost(text):
+    """Callers' packet times concealed, as a share of all played, and the
+    packets dropped as late (counted as each call ends)."""
+    received = metric(text, 'voicegate_caller_frames_total{kind="received"}')
+    concealed = metric(text, 'voicegate_caller_frames_total{kind="concealed"}')
+    late = metric(text, 'voicegate_caller_packets_dropped_total{reason="late"}')
+    if received is None or concealed is None or late is None:
+        return "-"
+    share = concealed / max(1, received + concealed) * 100
+    return f"{share:.2f} % / {late:.0f}"
 
 
 def growth_after_first_minute(trace):
@@ -292,8 +305,9 @@ def tables(levels, hold_s, rates, rate_s, work):
              "| concurrent calls × length | calls up (gateway) | SIPp successful | failed "
              "| server CPU (100 % = one core) | RSS: before calls + a call "
              "| RTP send interval p50 / p99 | anger onset → REFER under load "
+             "| callers' audio concealed / packets dropped late "
              "| RSS from the first minute to the end |",
-             "|---|---|---|---|---|---|---|---|---|", *concurrency]
+             "|---|---|---|---|---|---|---|---|---|---|", *concurrency]
     if setups:
         lines += ["", "| set-up rate × time | voicegate: successful / failed | reached "
                   "| SIPp `uas`: successful / failed | reached | voicegate / `uas` |",

@@ -23,7 +23,7 @@ fn records(dir: &Path, extra: &[&str]) -> Vec<Value> {
 }
 
 /// The body of `GET /metrics` on `port`.
-fn scrape(port: u16) -> String {
+pub fn scrape(port: u16) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
