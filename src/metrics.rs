@@ -40,7 +40,7 @@ pub struct Metrics {
     inference: Mutex<Histogram>,
     queue_wait: Mutex<Histogram>,
     rtp_send_interval: Mutex<Histogram>,
-    /// Packet times of callers' audio given to the scorer, as received or concealed.
+    /// Packet times of callers' audio given to the scorer: received, concealed or paused.
     caller_frames: Mutex<BTreeMap<&'static str, u64>>,
     /// Callers' packets dropped for coming after their turn, or twice.
     caller_drops: Mutex<BTreeMap<&'static str, u64>>,
@@ -204,6 +204,7 @@ impl Metrics {
         for (map, key, count) in [
             (&self.caller_frames, "received", stats.played),
             (&self.caller_frames, "concealed", stats.concealed),
+            (&self.caller_frames, "paused", stats.paused),
             (&self.caller_drops, "late", stats.late),
             (&self.caller_drops, "duplicate", stats.duplicates),
         ] {
@@ -216,10 +217,10 @@ impl Metrics {
             text,
             (
                 "voicegate_caller_frames_total",
-                "Packet times of callers' audio scored, as received or concealed (lost or late), counted when each call ends.",
+                "Packet times of callers' audio scored: as received, concealed (a packet lost or late) or paused (nothing came: silence suppression or a sender behind), counted when each call ends.",
             ),
             "kind",
-            &["concealed", "received"],
+            &["concealed", "paused", "received"],
             &self.caller_frames,
         );
         labelled(

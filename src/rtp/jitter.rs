@@ -1,9 +1,10 @@
 //! A jitter buffer for 20 ms audio packets: puts reordered packets back in
 //! sequence, drops duplicates and packets that arrive after their turn, hides
-//! a lost packet by repeating the last one quieter (then silence), and starts
-//! over on an SSRC change or a sequence jump (RFC 3550 section 8.2, A.1).
-//! Sans-IO: the driver pushes packets as they arrive and pops one frame every
-//! packet time.
+//! a lost packet by repeating the last one quieter (then silence), waits out
+//! a sender's pause (silence suppression) and fills up again after it, and
+//! starts over on an SSRC change or a sequence jump (RFC 3550 section 8.2,
+//! A.1). Sans-IO: the driver pushes packets as they arrive and pops one frame
+//! every packet time.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,11 @@ pub struct JitterStats {
     pub played: u64,
     pub duplicates: u64,
     pub late: u64,
+    /// Packet times stood in for a lost packet (later ones were held).
     pub concealed: u64,
+    /// Packet times with nothing held at all: the sender paused (silence
+    /// suppression, RFC 3551 section 4.1) or fell behind.
+    pub paused: u64,
     pub restarts: u64,
 }
 
@@ -44,9 +49,12 @@ pub struct JitterBuffer {
     playing: bool,
     /// The last packet that was far behind, for telling a reset from a straggler.
     stray: Option<u16>,
-    /// Packet times waited while filling up; playout starts after `depth` of
-    /// them even if fewer packets came.
+    /// Packet times waited while filling up since a packet came; playout
+    /// starts after `depth` of them even if fewer packets came.
     waited: usize,
+    /// Whether playout has started once: filling up again after a pause
+    /// plays silence, where the first filling plays nothing.
+    started: bool,
     last: Option<Vec<f32>>,
     /// Consecutive concealed frames; after two, play silence.
     concealed_run: u32,
@@ -63,6 +71,7 @@ impl JitterBuffer {
             playing: false,
             stray: None,
             waited: 0,
+            started: false,
             last: None,
             concealed_run: 0,
             stats: JitterStats::default(),
@@ -106,11 +115,20 @@ impl JitterBuffer {
     pub fn pop(&mut self) -> Option<Playout> {
         let next = self.next?;
         if !self.playing {
-            self.waited += 1;
+            self.waited += usize::from(!self.held.is_empty());
             if self.held.len() < self.depth && self.waited <= self.depth {
-                return None;
+                return self.started.then(|| self.pause());
             }
             self.playing = true;
+            self.started = true;
+        }
+        if self.held.is_empty() {
+            // Nothing to reorder against: the sender paused or fell behind.
+            // Its next packet is still `next`, not late: wait for it, and
+            // fill up again so that playout has its cushion back.
+            self.playing = false;
+            self.waited = 0;
+            return Some(self.pause());
         }
         self.next = Some(next.wrapping_add(1));
         match self.held.remove(&next) {
@@ -120,13 +138,21 @@ impl JitterBuffer {
                 self.last = Some(audio.clone());
                 Some(Playout::Audio(audio))
             }
-            None => Some(Playout::Concealed(self.conceal())),
+            None => {
+                self.stats.concealed += 1;
+                Some(Playout::Concealed(self.stand_in()))
+            }
         }
     }
 
+    /// A packet time with nothing held at all.
+    fn pause(&mut self) -> Playout {
+        self.stats.paused += 1;
+        Playout::Concealed(self.stand_in())
+    }
+
     /// The last frame at half level once, then silence of the same length.
-    fn conceal(&mut self) -> Vec<f32> {
-        self.stats.concealed += 1;
+    fn stand_in(&mut self) -> Vec<f32> {
         self.concealed_run += 1;
         let last = self.last.clone().unwrap_or_else(|| vec![0.0; 160]);
         if self.concealed_run == 1 {
@@ -205,6 +231,35 @@ mod tests {
         buffer.push(1, 3, audio(3));
         assert_eq!(buffer.stats().late, 1);
         assert_eq!(buffer.stats().concealed, 1);
+    }
+
+    #[test]
+    fn a_senders_pause_is_waited_out_and_every_packet_after_it_plays() {
+        // Silence suppression (RFC 3551 section 4.1): packets 1-3, nothing
+        // for ten packet times, then 4-6 go on with the next sequence numbers.
+        let mut buffer = JitterBuffer::new(2);
+        for sequence in 1..=3 {
+            buffer.push(1, sequence, audio(sequence));
+        }
+        let mut played = drain(&mut buffer, 13);
+        for sequence in 4..=6 {
+            buffer.push(1, sequence, audio(sequence));
+            played.extend(buffer.pop());
+        }
+        played.extend(drain(&mut buffer, 1));
+        let heard: Vec<f32> = (played.iter())
+            .filter_map(|playout| match playout {
+                Playout::Audio(samples) => Some(samples[0]),
+                Playout::Concealed(_) => None,
+            })
+            .collect();
+        assert_eq!(heard, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "{played:?}");
+        let stats = buffer.stats();
+        assert_eq!((stats.late, stats.concealed, stats.restarts), (0, 0, 0));
+        assert_eq!(
+            stats.paused, 11,
+            "ten packet times and one to fill up again"
+        );
     }
 
     #[test]

@@ -254,14 +254,16 @@ def measure_under_load(serve, before, caller, shape, outcome):
 
 
 def caller_audio_lost(text):
-    """Callers' packet times concealed, as a share of all played, and the
-    packets dropped as late (counted as each call ends)."""
+    """Callers' packet times concealed for a lost or late packet, as a share
+    of all played (pauses of the sender's included), and the packets
+    dropped as late (counted as each call ends)."""
     received = metric(text, 'voicegate_caller_frames_total{kind="received"}')
     concealed = metric(text, 'voicegate_caller_frames_total{kind="concealed"}')
+    paused = metric(text, 'voicegate_caller_frames_total{kind="paused"}')
     late = metric(text, 'voicegate_caller_packets_dropped_total{reason="late"}')
-    if received is None or concealed is None or late is None:
+    if None in (received, concealed, paused, late):
         return "-"
-    share = concealed / max(1, received + concealed) * 100
+    share = concealed / max(1, received + concealed + paused) * 100
     return f"{share:.2f} % / {late:.0f}"
 
 
