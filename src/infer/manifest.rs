@@ -23,7 +23,11 @@ pub struct Manifest {
     /// A keyword model's second stage, a graph of its own: run only on the
     /// windows whose detector top class is a word.
     #[serde(default)]
-    pub verifier: Option<VerifierSpec>,
+    pub verifier: Option<StageSpec>,
+    /// A keyword model's gate, a graph of its own run on every window: the
+    /// detector runs only where it hears a word ([`Detection::gate_hears`]).
+    #[serde(default)]
+    pub gate: Option<StageSpec>,
     /// A scoring model (anger): its raw output mapped to 0-100.
     #[serde(default)]
     pub calibration: Option<Calibration>,
@@ -58,14 +62,18 @@ pub struct OutputSpec {
     pub meaning: String,
 }
 
-/// A keyword model's verifier: its file (relative to the manifest), which
-/// takes the same input as the detector and gives `output`.
+/// A keyword model's verifier or gate: its file (relative to the manifest),
+/// which takes the same input as the detector and gives `output`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VerifierSpec {
+pub struct StageSpec {
     pub file: PathBuf,
     pub sha256: String,
     pub output: OutputSpec,
+    /// A gate's: the least P of a word (its own softmax) at which the
+    /// detector runs on a window whose top class is not a word.
+    #[serde(default)]
+    pub bar: Option<f32>,
 }
 
 /// A monotone piecewise-linear map from the raw output to 0-100, applied to
@@ -208,6 +216,22 @@ impl Detection {
             .and_then(|(index, _)| classes.get(index));
         top.is_some_and(|class| self.words.contains(class))
     }
+
+    /// Whether the detector must hear a window the gate gave `logits`: a
+    /// word is the gate's top class, or the gate's P of some word (softmax
+    /// over `classes`) reaches `bar`. Any other window cannot fire: every
+    /// threshold is far above a gate's bar.
+    pub fn gate_hears(&self, classes: &[String], logits: &[f32], bar: f32) -> bool {
+        if self.is_candidate(classes, logits) {
+            return true;
+        }
+        let finite = || logits.iter().copied().filter(|logit| logit.is_finite());
+        let top = finite().fold(f32::NEG_INFINITY, f32::max);
+        let total: f32 = finite().map(|logit| (logit - top).exp()).sum();
+        (classes.iter().zip(logits))
+            .filter(|(class, logit)| self.words.contains(class) && logit.is_finite())
+            .any(|(_, logit)| (logit - top).exp() / total >= bar)
+    }
 }
 
 impl Calibration {
@@ -282,17 +306,15 @@ impl Manifest {
         }
         let model_path = beside(path, &manifest.file);
         manifest.verify_file(&model_path, &manifest.sha256, path)?;
-        if let (Some(verifier), Some(verifier_path)) =
-            (&manifest.verifier, manifest.verifier_path(path))
-        {
-            manifest.verify_file(&verifier_path, &verifier.sha256, path)?;
+        for stage in [&manifest.verifier, &manifest.gate].into_iter().flatten() {
+            manifest.verify_file(&beside(path, &stage.file), &stage.sha256, path)?;
         }
         Ok((manifest, model_path))
     }
 
-    /// The verifier's file, beside the manifest; none for a model of one stage.
-    pub fn verifier_path(&self, manifest_path: &Path) -> Option<PathBuf> {
-        (self.verifier.as_ref()).map(|verifier| beside(manifest_path, &verifier.file))
+    /// A verifier's or gate's file, beside the manifest.
+    pub fn stage_path(manifest_path: &Path, stage: &StageSpec) -> PathBuf {
+        beside(manifest_path, &stage.file)
     }
 
     /// Samples in one input window.
@@ -311,8 +333,8 @@ impl Manifest {
                 if let Some(problem) = calibration.problem() {
                     return Some(problem);
                 }
-                if self.verifier.is_some() {
-                    return Some("a scoring model has no [verifier]: that is a keyword model's second stage".into());
+                if self.verifier.is_some() || self.gate.is_some() {
+                    return Some("a scoring model has no [verifier] or [gate]: those are a keyword model's stages".into());
                 }
                 if !matches!(self.output.shape.as_slice(), [-1] | [-1, 1]) {
                     return Some(format!(
@@ -362,11 +384,21 @@ impl Manifest {
                 self.output.shape
             ));
         }
+        if let Some(problem) = self
+            .gate
+            .as_ref()
+            .and_then(|gate| gate_problem(gate, width))
+        {
+            return Some(problem);
+        }
         match &self.verifier {
             Some(verifier) if verifier.output.shape != width => Some(format!(
                 "verifier.output must be {width:?} (one logit per class), not {:?}",
                 verifier.output.shape
             )),
+            Some(verifier) if verifier.bar.is_some() => {
+                Some("verifier.bar is a gate's: remove it from [verifier]".into())
+            }
             Some(_) if !detection.has_verifier() => Some(
                 "[verifier] needs detection.verifier_thresholds, one per word of detection.words"
                     .into(),
@@ -399,6 +431,19 @@ impl Manifest {
             });
         }
         Ok(())
+    }
+}
+
+fn gate_problem(gate: &StageSpec, width: [i64; 2]) -> Option<String> {
+    if gate.output.shape != width {
+        return Some(format!(
+            "gate.output must be {width:?} (one logit per class), not {:?}",
+            gate.output.shape
+        ));
+    }
+    match gate.bar {
+        Some(bar) if bar > 0.0 && bar < 1.0 => None,
+        _ => Some("gate.bar must be a probability within (0, 1): the least P of a word at which the detector runs".into()),
     }
 }
 
@@ -436,5 +481,27 @@ mod tests {
             "NaN is never the top class"
         );
         assert!(!candidate(&[]), "no logits");
+    }
+
+    #[test]
+    fn the_gate_hears_a_word_on_top_or_one_whose_probability_reaches_the_bar() {
+        let classes: Vec<String> = ["_silence_", "_unknown_", "agent", "refund"]
+            .map(String::from)
+            .to_vec();
+        let detection: Detection = toml::from_str(
+            "smoothing_windows = 2\nrefractory_s = 0.5\nwords = [\"agent\"]\nthresholds = [0.5]",
+        )
+        .unwrap();
+        let hears = |logits: &[f32], bar| detection.gate_hears(&classes, logits, bar);
+        // P(agent) = e^0 / (e^0 + e^2.2 + e^0) is about 0.09.
+        let unknown_on_top = [f32::NEG_INFINITY, 2.2, 0.0, 0.0];
+        assert!(hears(&unknown_on_top, 0.05));
+        assert!(!hears(&unknown_on_top, 0.2));
+        assert!(hears(&[0.0, 1.0, 2.0, -1.0], 0.99), "agent on top");
+        assert!(
+            !hears(&[-9.0, -9.0, -9.0, 9.0], 0.05),
+            "a class not listened for, however likely"
+        );
+        assert!(!hears(&[], 0.05), "no logits");
     }
 }

@@ -10,7 +10,7 @@ mod runtime;
 use std::path::PathBuf;
 
 pub use keywords::KeywordModel;
-pub use manifest::{Calibration, Detection, Manifest, OutputSpec, TensorSpec, VerifierSpec};
+pub use manifest::{Calibration, Detection, Manifest, OutputSpec, StageSpec, TensorSpec};
 pub use model::{WindowModel, BATCH};
 pub use runtime::{environment, find_library, LIBRARY_ENV};
 

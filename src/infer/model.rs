@@ -1,6 +1,7 @@
 //! One ONNX model behind its manifest: a session built once, run on batches
-//! of windows, with the calibrated score for each; for a keyword model with
-//! a verifier, a second session run only on the detector's candidates.
+//! of windows, with the calibrated score for each; for a keyword model, a
+//! gate run on every window before the detector runs on those it hears a
+//! word in, and a verifier run only on the detector's candidates.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -8,7 +9,7 @@ use std::sync::Mutex;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::manifest::{Calibration, Manifest, OutputSpec};
+use super::manifest::{Calibration, Manifest, OutputSpec, StageSpec};
 use super::{runtime, InferError};
 
 /// A window scorer: raw output and 0-100 score per window.
@@ -22,22 +23,33 @@ pub struct WindowModel {
     /// A keyword model's second stage (its own graph: ONNX Runtime runs
     /// every node of a graph whatever outputs are asked for).
     verifier: Option<Mutex<Session>>,
+    /// A keyword model's gate: the cheap graph every window goes through.
+    gate: Option<Mutex<Session>>,
 }
 
 impl WindowModel {
-    /// Loads the model named by a manifest (and its verifier, if any),
-    /// checking their sha256 first.
+    /// Loads the model named by a manifest (and its verifier and gate, if
+    /// any), checking their sha256 first.
     pub fn load(manifest_path: &Path) -> Result<WindowModel, InferError> {
         let (manifest, model_path) = Manifest::load(manifest_path)?;
         let session = open(&model_path, &manifest, &manifest.output)?;
-        let verifier = match (&manifest.verifier, manifest.verifier_path(manifest_path)) {
-            (Some(spec), Some(path)) => Some(open(&path, &manifest, &spec.output)?),
-            _ => None,
+        let stage = |spec: &Option<StageSpec>| -> Result<Option<Mutex<Session>>, InferError> {
+            spec.as_ref()
+                .map(|spec| {
+                    open(
+                        &Manifest::stage_path(manifest_path, spec),
+                        &manifest,
+                        &spec.output,
+                    )
+                })
+                .transpose()
         };
+        let (verifier, gate) = (stage(&manifest.verifier)?, stage(&manifest.gate)?);
         Ok(WindowModel {
             manifest,
             session,
             verifier,
+            gate,
         })
     }
 
@@ -74,37 +86,72 @@ impl WindowModel {
     }
 
     /// One output row per window (a keyword model's logits over its
-    /// classes), followed, for a model with a verifier, by the verifier's
+    /// classes: the detector's, or the gate's where the gate hears no
+    /// word), followed, for a model with a verifier, by the verifier's
     /// logits on the windows whose detector top class is a word.
     pub fn rows(&self, windows: &[&[f32]]) -> Result<Vec<Vec<f32>>, InferError> {
-        let mut rows = split_rows(self.run(windows)?, windows.len());
-        if let Some(verifier) = &self.verifier {
-            self.verify_candidates(verifier, windows, &mut rows)?;
+        let manifest = &self.manifest;
+        let (detection, classes) = (&manifest.detection, &manifest.classes);
+        let mut rows = match (&self.gate, &manifest.gate, detection) {
+            (Some(gate), Some(spec), Some(detection)) => {
+                let gated = run_session(gate, manifest, &spec.output, windows)?;
+                let mut rows = split_rows(gated, windows.len());
+                let bar = spec.bar.unwrap_or(0.0);
+                let heard = |row: &[f32]| detection.gate_hears(classes, row, bar);
+                let replace = |row: &mut Vec<f32>, logits| *row = logits;
+                self.run_where(
+                    &self.session,
+                    &manifest.output,
+                    windows,
+                    &mut rows,
+                    heard,
+                    replace,
+                )?;
+                rows
+            }
+            _ => split_rows(self.run(windows)?, windows.len()),
+        };
+        if let (Some(verifier), Some(spec), Some(detection)) =
+            (&self.verifier, &manifest.verifier, detection)
+        {
+            let candidate = |row: &[f32]| detection.is_candidate(classes, row);
+            let append = |row: &mut Vec<f32>, logits: Vec<f32>| row.extend(logits);
+            self.run_where(
+                verifier,
+                &spec.output,
+                windows,
+                &mut rows,
+                candidate,
+                append,
+            )?;
         }
         Ok(rows)
     }
 
-    fn verify_candidates(
+    /// Runs `session` on the windows whose row passes `test`, and gives
+    /// each such row that session's logits for its window through `apply`.
+    fn run_where(
         &self,
-        verifier: &Mutex<Session>,
+        session: &Mutex<Session>,
+        output: &OutputSpec,
         windows: &[&[f32]],
         rows: &mut [Vec<f32>],
+        test: impl Fn(&[f32]) -> bool,
+        apply: impl Fn(&mut Vec<f32>, Vec<f32>),
     ) -> Result<(), InferError> {
-        let (Some(detection), Some(spec)) = (&self.manifest.detection, &self.manifest.verifier)
-        else {
-            return Ok(());
-        };
-        let candidates: Vec<usize> = (0..rows.len())
-            .filter(|&index| detection.is_candidate(&self.manifest.classes, &rows[index]))
+        let chosen: Vec<usize> = (0..rows.len())
+            .filter(|&index| test(&rows[index]))
             .collect();
-        if candidates.is_empty() {
+        if chosen.is_empty() {
             return Ok(());
         }
-        let heard: Vec<&[f32]> = candidates.iter().map(|&index| windows[index]).collect();
-        let verified = run_session(verifier, &self.manifest, &spec.output, &heard)?;
-        let verified = split_rows(verified, heard.len());
-        for (index, logits) in candidates.into_iter().zip(verified) {
-            rows[index].extend(logits);
+        let heard: Vec<&[f32]> = chosen.iter().map(|&index| windows[index]).collect();
+        let logits = split_rows(
+            run_session(session, &self.manifest, output, &heard)?,
+            heard.len(),
+        );
+        for (index, logits) in chosen.into_iter().zip(logits) {
+            apply(&mut rows[index], logits);
         }
         Ok(())
     }

@@ -155,10 +155,10 @@ fn the_shipped_anger_model_loads_and_scores_within_0_to_100() {
     );
 }
 
-/// The shipped keyword model (detector and verifier) and its manifest in
-/// `dir`, the manifest edited.
+/// The shipped keyword model (detector, verifier and gate) and its manifest
+/// in `dir`, the manifest edited.
 fn copy_keyword_model(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
-    for file in ["kws.onnx", "kws-verifier.onnx"] {
+    for file in ["kws.onnx", "kws-verifier.onnx", "kws-gate.onnx"] {
         std::fs::copy(repo_path(&format!("models/{file}")), dir.join(file)).unwrap();
     }
     let manifest = std::fs::read_to_string(repo_path("models/kws.toml")).unwrap();
@@ -216,12 +216,7 @@ fn a_keyword_manifest_whose_verifier_does_not_match_its_words_or_file_is_refused
         error.contains("[verifier] needs detection.verifier_thresholds"),
         "{error}"
     );
-    let without_verifier_table = |m: String| {
-        let (before, after) = m.split_once("[verifier]").expect("a [verifier] table");
-        let (_, rest) = after.split_once("\n\n").expect("a line after the table");
-        format!("{before}{rest}")
-    };
-    let error = refused(&without_verifier_table);
+    let error = refused(&|m| without_table(&m, "[verifier]"));
     assert!(
         error.contains("detection.verifier_thresholds need a [verifier]"),
         "{error}"
@@ -232,4 +227,78 @@ fn a_keyword_manifest_whose_verifier_does_not_match_its_words_or_file_is_refused
     std::fs::write(dir.path().join("kws-verifier.onnx"), b"not the verifier").unwrap();
     let error = load_error(&manifest);
     assert!(error.contains("kws-verifier.onnx: sha256 is"), "{error}");
+}
+
+/// A keyword manifest without one of its tables (`[verifier]`, `[gate]`).
+fn without_table(manifest: &str, table: &str) -> String {
+    let (before, after) = manifest.split_once(table).expect("the table");
+    let (_, rest) = after.split_once("\n\n").expect("a line after the table");
+    format!("{before}{rest}")
+}
+
+#[test]
+fn the_shipped_keyword_model_runs_its_detector_only_where_its_gate_hears_a_word() {
+    let gated = WindowModel::load(&repo_path("models/kws.toml")).expect("shipped model loads");
+    let manifest = gated.manifest();
+    let detection = manifest.detection.as_ref().expect("a keyword model");
+    let bar = manifest
+        .gate
+        .as_ref()
+        .and_then(|gate| gate.bar)
+        .expect("a [gate] with its bar");
+    let dir = tempfile::tempdir().unwrap();
+    let everywhere = copy_keyword_model(dir.path(), |m| without_table(&m, "[gate]"));
+    let ungated = WindowModel::load(&everywhere).expect("the model without its gate loads");
+    let mut audio = fixture_audio("kws_agent_x3_quick");
+    audio.extend(fixture_audio("kws_phone_sentence"));
+    let windows: Vec<&[f32]> = audio.windows(8000).step_by(800).collect();
+    let (rows, detector_rows) = (
+        gated.rows(&windows).unwrap(),
+        ungated.rows(&windows).unwrap(),
+    );
+    let classes = manifest.classes.len();
+    let same = |a: &[f32], b: &[f32]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-3)
+    };
+    let mut detected = 0;
+    for (row, detector_row) in rows.iter().zip(&detector_rows) {
+        if same(row, detector_row) {
+            detected += 1;
+            continue;
+        }
+        // The gate's own logits: it heard no word, so nothing more ran.
+        assert_eq!(
+            row.len(),
+            classes,
+            "no verifier where the gate heard nothing"
+        );
+        assert!(
+            !detection.gate_hears(&manifest.classes, row, bar),
+            "the detector did not run on a window the gate heard a word in"
+        );
+    }
+    assert!(
+        detected > 0 && detected < rows.len(),
+        "\"agent\" ×3 and a sentence have windows the gate hears a word in and others: {detected} of {}",
+        rows.len()
+    );
+}
+
+#[test]
+fn a_keyword_manifest_whose_gate_has_no_bar_or_a_wrong_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused =
+        |edit: &dyn Fn(String) -> String| load_error(&copy_keyword_model(dir.path(), edit));
+    let error = refused(&|m| m.replace("\nbar = ", "\n# bar = "));
+    assert!(error.contains("gate.bar must be a probability"), "{error}");
+    let error = refused(&|m| {
+        let (before, after) = m.split_once("\nbar = ").unwrap();
+        let (_, rest) = after.split_once('\n').unwrap();
+        format!("{before}\nbar = 1.5\n{rest}")
+    });
+    assert!(error.contains("gate.bar must be a probability"), "{error}");
+    let manifest = copy_keyword_model(dir.path(), |m| m);
+    std::fs::write(dir.path().join("kws-gate.onnx"), b"not the gate").unwrap();
+    let error = load_error(&manifest);
+    assert!(error.contains("kws-gate.onnx: sha256 is"), "{error}");
 }

@@ -112,8 +112,9 @@ def detector(root):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     load = lambda name: ort.InferenceSession(str(root / "models" / name), options)
-    verifier = manifest.get("verifier")
-    stages = stream.Stages(load(manifest["file"]), load(verifier["file"]) if verifier else None)
+    verifier, gate = manifest.get("verifier"), manifest.get("gate")
+    stages = stream.Stages(load(manifest["file"]), load(verifier["file"]) if verifier else None,
+                           load(gate["file"]) if gate else None, gate["bar"] if gate else None)
     detection = manifest["detection"]
     thresholds = dict(zip(detection["words"], detection["thresholds"]))
     return stages, manifest["classes"], thresholds, detection

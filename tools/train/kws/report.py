@@ -10,7 +10,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import evaluate, examples, model, stream, verifier  # noqa: E402
+from . import evaluate, examples, gate, model, stream, verifier  # noqa: E402
 from .corpora import FSDD_HELD_OUT  # noqa: E402
 from .synth import FESTIVAL_VOICES, FLITE_VOICES, HELD_OUT_VARIANTS, KOKORO_HELD_OUT  # noqa: E402
 from .vocab import CLASSES, TRIGGER_WORDS, WORDS  # noqa: E402
@@ -101,6 +101,9 @@ def write_manifest(path, results, words, totals):
         *(["[verifier]", 'file = "kws-verifier.onnx"', f'sha256 = "{sha("kws-verifier.onnx")}"',
            f'output = {{ name = "{verifier.OUTPUT}", shape = [-1, {len(CLASSES)}], '
            f'meaning = {toml_value(VERIFIER_MEANING)} }}', ""] if results["verify"] else []),
+        "[gate]", f'file = "{gate.FILE}"', f'sha256 = "{sha(gate.FILE)}"', f"bar = {gate.BAR}",
+        f'output = {{ name = "{gate.OUTPUT}", shape = [-1, {len(CLASSES)}], meaning = {toml_value(GATE_MEANING)} }}',
+        "",
         "[detection]",
         f"smoothing_windows = {stream.SMOOTHING}", f"refractory_s = {stream.REFRACTORY_S}",
         f"vad_floor_dbfs = {stream.VAD_FLOOR_DBFS}", f"vad_frame_s = {stream.VAD_FRAME / stream.SAMPLE_RATE}",
@@ -137,6 +140,9 @@ def write_manifest(path, results, words, totals):
         lines.append(f"per_word_{key} = {toml_value([float(v) for v in values])}")
     lines += [f"cpu_ms_per_window_batch1 = {toml_value(results['ms_batch1'])}",
               f"cpu_ms_per_window_batch8 = {toml_value(results['ms_batch8'])}",
+              f"gate_cpu_ms_per_window_batch1 = {toml_value(results['gate_ms_batch1'])}",
+              f"detector_share_of_windows = {toml_value(results['detector_share'])}",
+              f"cpu_ms_per_second_of_speech = {toml_value(speech_cost_ms(results))}",
               f"size_bytes = {results['size_bytes']}"]
     for name, (counts, hours) in results["nuisance"].items():
         lines.append(f"nuisance_{name.replace(' ', '_')}_detections_per_hour = {toml_value(sum(counts.values()) / hours)}")
@@ -272,6 +278,18 @@ def last_run(results):
     if results.get("detector_distilled_alone"):
         return f"`--distil-detector`, {minutes} (its teachers and the verifier are those of the runs before it)"
     return f"a full run, {minutes}"
+
+
+GATE_MEANING = ("the detector's first network alone: its logits over `classes` for the window, run on every "
+                "window with speech; the detector runs only where a word is its top class or its softmax gives "
+                "a word P of at least `bar`, and elsewhere these logits stand in for the detector's")
+
+
+def speech_cost_ms(results):
+    """ms of one core per second of speech: the gate on each of the 10
+    windows, the detector on its share of them (batch 1; the verifier's
+    few candidates aside)."""
+    return 10 * (results["gate_ms_batch1"] + results["detector_share"] * results["ms_batch1"])
 
 
 OUTPUT_MEANING = "the detector's logits over `classes` for the 1.0 s window; softmax gives P(class)"
@@ -422,7 +440,8 @@ def write_doc(path, results, words, totals):
         verifier_note=last_run(results), distil_t=model.DISTIL_TEMPERATURE, distil_w=model.DISTIL_WEIGHT,
         detector_form=detector_doc(results["detector_networks"])[0],
         distillation=detector_doc(results["detector_networks"])[1],
-        ms10=results["ms_batch1"] * 10,
+        ms10=speech_cost_ms(results), gate_ms=results["gate_ms_batch1"],
+        detector_share=results["detector_share"] * 100, gate_bar=gate.BAR, ungated_ms10=results["ms_batch1"] * 10,
         verify=", ".join(f"{w} {results['verify'][w]}" for w in WORDS) if results["verify"] else "none",
         two_stage=two_stage_table(results, words),
         verifier_grid=", ".join(str(t) for t in evaluate.VERIFIER_GRID[:8]) + " and on up the detector's grid (below)",

@@ -116,16 +116,36 @@ def stage_softmax(logits):
 
 
 class Stages:
-    """The keyword model's ONNX sessions: the detector, and the verifier
-    (None for a model of one stage)."""
+    """The keyword model's ONNX sessions: the detector, the verifier (None
+    for a model of one stage) and the gate with its bar (None: the detector
+    runs on every window; see kws/gate.py)."""
 
-    def __init__(self, detector, verifier=None):
-        self.detector, self.verifier = detector, verifier
+    def __init__(self, detector, verifier=None, gate=None, bar=None):
+        self.detector, self.verifier, self.gate, self.bar = detector, verifier, gate, bar
         self.width = len(CLASSES) * (2 if verifier else 1)
+        self.windows = self.detected = 0     # windows scored, and those the detector ran on
 
     def logits(self, batch):
-        """The detector's logits [n, C] of raw windows, and the verifier's
-        [n, C] where the detector's top class is a word (NaN elsewhere)."""
+        """The detector's logits [n, C] of raw windows (the gate's where the
+        gate hears no word), and the verifier's [n, C] where the detector's
+        top class is a word (NaN elsewhere)."""
+        self.windows += len(batch)
+        if self.gate is None:
+            self.detected += len(batch)
+            return self.detect_and_verify(batch)
+        gate = self.gate.run(None, {"audio": batch})[0]
+        heard = (softmax(gate)[:, WORD_COLUMNS].max(axis=1) >= self.bar) | is_candidate(gate)
+        self.detected += int(heard.sum())
+        detector = gate.copy()
+        verifier = np.full_like(gate, np.nan) if self.verifier else None
+        if heard.any():
+            detected, verified = self.detect_and_verify(batch[heard])
+            detector[heard] = detected
+            if verified is not None:
+                verifier[heard] = verified
+        return detector, verifier
+
+    def detect_and_verify(self, batch):
         detector = self.detector.run(None, {"audio": batch})[0]
         if self.verifier is None:
             return detector, None

@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from . import dataset, evaluate, examples, frontend, model, other_speech, report, stream, verifier, wuw
+from . import dataset, evaluate, examples, frontend, gate, model, other_speech, report, stream, verifier, wuw
 from .corpora import false_accept_clips
 from .vocab import CLASSES, TRIGGER_WORDS, WORDS
 
@@ -235,13 +235,17 @@ def main():
         for path, graph in zip((model_path, verifier_path), graphs):
             write_graph(path, graph)
     extra["detector_networks"] = len(verifier.networks(model_path))
-    stages = stream.Stages(*(session(onnx.load(str(path))) for path in (model_path, verifier_path)))
+    gate_path = ROOT / "models" / gate.FILE
+    write_graph(gate_path, gate.cut(onnx.load(str(model_path))))
+    stages = stream.Stages(*(session(onnx.load(str(path))) for path in (model_path, verifier_path, gate_path)),
+                           bar=gate.BAR)
     results = evaluate_model(stages, data, args.data)
-    speed = timing(stages.detector)
+    speed, gate_speed = timing(stages.detector), timing(stages.gate)
     if trains:
         extra["minutes"] = (time.time() - started) / 60
-    results.update(extra, ms_batch1=speed[1], ms_batch8=speed[8],
-                   size_bytes=model_path.stat().st_size + verifier_path.stat().st_size)
+    results.update(extra, ms_batch1=speed[1], ms_batch8=speed[8], gate_ms_batch1=gate_speed[1],
+                   gate_ms_batch8=gate_speed[8], detector_share=stages.detected / max(1, stages.windows),
+                   size_bytes=sum(path.stat().st_size for path in (model_path, verifier_path, gate_path)))
     report.write_all(ROOT, args.data, results)
     print(f"done in {(time.time() - started) / 60:.1f} min", file=sys.stderr)
 
