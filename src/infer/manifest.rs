@@ -460,15 +460,19 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_verifier_hears_a_window_only_where_the_detectors_top_class_is_a_word() {
-        let classes: Vec<String> = ["_silence_", "_unknown_", "agent", "refund"]
-            .map(String::from)
-            .to_vec();
-        let detection: Detection = toml::from_str(
+    /// Four classes, and a decision that listens for "agent" alone.
+    fn listening_for_agent() -> (Vec<String>, Detection) {
+        let classes = ["_silence_", "_unknown_", "agent", "refund"].map(String::from);
+        let detection = toml::from_str(
             "smoothing_windows = 2\nrefractory_s = 0.5\nwords = [\"agent\"]\nthresholds = [0.5]",
         )
         .unwrap();
+        (classes.to_vec(), detection)
+    }
+
+    #[test]
+    fn the_verifier_hears_a_window_only_where_the_detectors_top_class_is_a_word() {
+        let (classes, detection) = listening_for_agent();
         let candidate = |logits: &[f32]| detection.is_candidate(&classes, logits);
         assert!(candidate(&[0.0, 1.0, 2.0, -1.0]), "agent on top");
         assert!(!candidate(&[0.0, 3.0, 2.0, -1.0]), "_unknown_ on top");
@@ -485,13 +489,7 @@ mod tests {
 
     #[test]
     fn the_gate_hears_a_word_on_top_or_one_whose_probability_reaches_the_bar() {
-        let classes: Vec<String> = ["_silence_", "_unknown_", "agent", "refund"]
-            .map(String::from)
-            .to_vec();
-        let detection: Detection = toml::from_str(
-            "smoothing_windows = 2\nrefractory_s = 0.5\nwords = [\"agent\"]\nthresholds = [0.5]",
-        )
-        .unwrap();
+        let (classes, detection) = listening_for_agent();
         let hears = |logits: &[f32], bar| detection.gate_hears(&classes, logits, bar);
         // P(agent) = e^0 / (e^0 + e^2.2 + e^0) is about 0.09.
         let unknown_on_top = [f32::NEG_INFINITY, 2.2, 0.0, 0.0];
