@@ -22,8 +22,9 @@ pub struct JitterStats {
     pub late: u64,
     /// Packet times stood in for a lost packet (later ones were held).
     pub concealed: u64,
-    /// Packet times with nothing held at all: the sender paused (silence
-    /// suppression, RFC 3551 section 4.1) or fell behind.
+    /// Packet times with nothing held for longer than the buffer's depth:
+    /// the sender paused (silence suppression, RFC 3551 section 4.1) or fell
+    /// far behind. (The first `depth` of them count as concealed.)
     pub paused: u64,
     pub restarts: u64,
 }
@@ -55,6 +56,8 @@ pub struct JitterBuffer {
     /// Whether playout has started once: filling up again after a pause
     /// plays silence, where the first filling plays nothing.
     started: bool,
+    /// Packet times in a row played with nothing held.
+    dry: usize,
     last: Option<Vec<f32>>,
     /// Consecutive concealed frames; after two, play silence.
     concealed_run: u32,
@@ -72,6 +75,7 @@ impl JitterBuffer {
             stray: None,
             waited: 0,
             started: false,
+            dry: 0,
             last: None,
             concealed_run: 0,
             stats: JitterStats::default(),
@@ -122,14 +126,23 @@ impl JitterBuffer {
             self.playing = true;
             self.started = true;
         }
-        if self.held.is_empty() {
-            // Nothing to reorder against: the sender paused or fell behind.
-            // Its next packet is still `next`, not late: wait for it, and
-            // fill up again so that playout has its cushion back.
+        if self.held.is_empty() && self.dry == self.depth {
+            // Nothing held for longer than the buffer's depth: no jitter
+            // it absorbs is that late, so the sender paused (or fell far
+            // behind). Its next packet is the first not yet come, not a late
+            // one: wait for it there, and fill up again so that playout has
+            // its cushion back.
+            self.next = Some(next.wrapping_sub(self.dry as u16));
+            self.dry = 0;
             self.playing = false;
             self.waited = 0;
             return Some(self.pause());
         }
+        self.dry = if self.held.is_empty() {
+            self.dry + 1
+        } else {
+            0
+        };
         self.next = Some(next.wrapping_add(1));
         match self.held.remove(&next) {
             Some(audio) => {
@@ -255,10 +268,11 @@ mod tests {
             .collect();
         assert_eq!(heard, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "{played:?}");
         let stats = buffer.stats();
-        assert_eq!((stats.late, stats.concealed, stats.restarts), (0, 0, 0));
+        assert_eq!((stats.late, stats.restarts), (0, 0));
         assert_eq!(
-            stats.paused, 11,
-            "ten packet times and one to fill up again"
+            (stats.concealed, stats.paused),
+            (2, 9),
+            "two packet times as for late packets, eight of pause, one to fill up again"
         );
     }
 
