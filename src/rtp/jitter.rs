@@ -53,9 +53,6 @@ pub struct JitterBuffer {
     /// Packet times waited while filling up since a packet came; playout
     /// starts after `depth` of them even if fewer packets came.
     waited: usize,
-    /// Whether playout has started once: filling up again after a pause
-    /// plays silence, where the first filling plays nothing.
-    started: bool,
     /// Packet times in a row played with nothing held.
     dry: usize,
     last: Option<Vec<f32>>,
@@ -74,7 +71,6 @@ impl JitterBuffer {
             playing: false,
             stray: None,
             waited: 0,
-            started: false,
             dry: 0,
             last: None,
             concealed_run: 0,
@@ -121,10 +117,11 @@ impl JitterBuffer {
         if !self.playing {
             self.waited += usize::from(!self.held.is_empty());
             if self.held.len() < self.depth && self.waited <= self.depth {
-                return self.started.then(|| self.pause());
+                // Filling up again after a pause plays silence; the first
+                // filling, before any audio, plays nothing.
+                return self.last.is_some().then(|| self.pause());
             }
             self.playing = true;
-            self.started = true;
         }
         if self.held.is_empty() && self.dry == self.depth {
             // Nothing held for longer than the buffer's depth: no jitter

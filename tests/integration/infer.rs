@@ -200,32 +200,42 @@ fn the_shipped_keyword_model_runs_its_verifier_only_where_the_detector_hears_a_w
     );
 }
 
+/// The load error of the shipped keyword model with its manifest edited.
+fn refused(edit: impl Fn(String) -> String) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    load_error(&copy_keyword_model(dir.path(), edit))
+}
+
+/// The load error of the shipped keyword model with one of its files
+/// replaced by other bytes.
+fn refused_with_a_wrong(file: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = copy_keyword_model(dir.path(), |m| m);
+    std::fs::write(dir.path().join(file), b"not the model").unwrap();
+    load_error(&manifest)
+}
+
 #[test]
 fn a_keyword_manifest_whose_verifier_does_not_match_its_words_or_file_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let refused =
-        |edit: &dyn Fn(String) -> String| load_error(&copy_keyword_model(dir.path(), edit));
     let without = |m: String, starts: &str| {
         m.lines()
             .filter(|line| !line.starts_with(starts))
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let error = refused(&|m| without(m, "verifier_thresholds"));
+    let error = refused(|m| without(m, "verifier_thresholds"));
     assert!(
         error.contains("[verifier] needs detection.verifier_thresholds"),
         "{error}"
     );
-    let error = refused(&|m| without_table(&m, "[verifier]"));
+    let error = refused(|m| without_table(&m, "[verifier]"));
     assert!(
         error.contains("detection.verifier_thresholds need a [verifier]"),
         "{error}"
     );
-    let error = refused(&|m| m.replace("verifier_thresholds = [", "verifier_thresholds = [0.5, "));
+    let error = refused(|m| m.replace("verifier_thresholds = [", "verifier_thresholds = [0.5, "));
     assert!(error.contains("need one per word"), "{error}");
-    let manifest = copy_keyword_model(dir.path(), |m| m);
-    std::fs::write(dir.path().join("kws-verifier.onnx"), b"not the verifier").unwrap();
-    let error = load_error(&manifest);
+    let error = refused_with_a_wrong("kws-verifier.onnx");
     assert!(error.contains("kws-verifier.onnx: sha256 is"), "{error}");
 }
 
@@ -286,19 +296,10 @@ fn the_shipped_keyword_model_runs_its_detector_only_where_its_gate_hears_a_word(
 
 #[test]
 fn a_keyword_manifest_whose_gate_has_no_bar_or_a_wrong_file_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let refused =
-        |edit: &dyn Fn(String) -> String| load_error(&copy_keyword_model(dir.path(), edit));
-    let error = refused(&|m| m.replace("\nbar = ", "\n# bar = "));
+    let error = refused(|m| m.replace("\nbar = ", "\n# bar = "));
     assert!(error.contains("gate.bar must be a probability"), "{error}");
-    let error = refused(&|m| {
-        let (before, after) = m.split_once("\nbar = ").unwrap();
-        let (_, rest) = after.split_once('\n').unwrap();
-        format!("{before}\nbar = 1.5\n{rest}")
-    });
+    let error = refused(|m| m.replace("\nbar = ", "\nbar = 1.5\n# was "));
     assert!(error.contains("gate.bar must be a probability"), "{error}");
-    let manifest = copy_keyword_model(dir.path(), |m| m);
-    std::fs::write(dir.path().join("kws-gate.onnx"), b"not the gate").unwrap();
-    let error = load_error(&manifest);
+    let error = refused_with_a_wrong("kws-gate.onnx");
     assert!(error.contains("kws-gate.onnx: sha256 is"), "{error}");
 }

@@ -12,36 +12,19 @@ callers, EmoSpeech and RAVDESS + TESS.
 """
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from anger.data import read_manifest
 
 from . import evaluate, fixtures, gate, other_speech, stream, wuw
+from .train import session, timing
 from .vocab import TRIGGER_WORDS
 
 ROOT = Path(__file__).resolve().parents[3]
 BARS = (0.02, 0.05, 0.1, 0.2, 0.3)
-
-
-def session(model_bytes):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(model_bytes, options)
-
-
-def ms_per_window(model, windows, repeat=3):
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for window in windows:
-            model.run(None, {"audio": window[None]})
-        best = min(best, (time.perf_counter() - start) / len(windows) * 1e3)
-    return best
 
 
 def speech(data_dir, rng):
@@ -80,13 +63,9 @@ def main():
     shipped, classes, thresholds, detection = fixtures.detector(ROOT)
     rule = (thresholds, fixtures.verifier_thresholds(detection))
     stages = stream.Stages(shipped.detector, shipped.verifier)
-    gate_session = session(gate.cut(onnx.load(str(ROOT / "models/kws.onnx"))).SerializeToString())
+    gate_session = session(gate.cut(onnx.load(str(ROOT / "models/kws.onnx"))))
     corpora = speech(args.data, np.random.default_rng(17))
-
-    sample = np.concatenate(corpora["WUW validation callers"][1])
-    windows, _ = stream.windows(sample[:60 * stream.SAMPLE_RATE])
-    windows = windows[stream.voiced(windows)][::3][:150]
-    cost = {"gate": ms_per_window(gate_session, windows), "detector": ms_per_window(stages.detector, windows)}
+    cost = {"gate": timing(gate_session)[1], "detector": timing(stages.detector)[1]}
 
     results = {"cost_ms_per_window": cost, "today": figures(stages, corpora, classes, rule), "gated": {}}
     for bar in BARS:
